@@ -1,0 +1,36 @@
+# Every target sets up what it needs: a fresh clone only has to run `make demo` or `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install test unit lint demo bench clean
+
+help:  ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv with the package and its test tools
+
+test: $(STAMP)  ## Run the whole suite: unit, integration and end-to-end
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)  ## Run the unit tests only (no servers)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: $(STAMP)  ## ruff check, ruff format --check and mypy --strict on the package
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict sagemaker_async
+
+demo: $(STAMP)  ## Run the example DAG against the SageMaker simulator
+	$(BIN)/python -m sagemaker_async.demo
+
+clean:  ## Remove .venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,41 @@
+"""Deferrable Amazon SageMaker training for Apache Airflow 3."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SageMakerTrainingOperator",
+    "SageMakerTrainingTrigger",
+    "__version__",
+    "get_provider_info",
+]
+
+if TYPE_CHECKING:
+    from sagemaker_async.operators import SageMakerTrainingOperator
+    from sagemaker_async.triggers import SageMakerTrainingTrigger
+
+
+def get_provider_info() -> dict[str, Any]:
+    """What Airflow's provider manager reads through the ``apache_airflow_provider`` entry point."""
+    return {
+        "package-name": "sagemaker-async",
+        "name": "SageMaker Async",
+        "description": "Deferrable Amazon SageMaker training operator and trigger.",
+        "versions": [__version__],
+    }
+
+
+def __getattr__(name: str) -> Any:
+    # Imported lazily: Airflow reads get_provider_info() while it is itself importing.
+    if name == "SageMakerTrainingOperator":
+        from sagemaker_async.operators import SageMakerTrainingOperator
+
+        return SageMakerTrainingOperator
+    if name == "SageMakerTrainingTrigger":
+        from sagemaker_async.triggers import SageMakerTrainingTrigger
+
+        return SageMakerTrainingTrigger
+    raise AttributeError(name)

@@ -1,0 +1,83 @@
+"""Preparing a ``CreateTrainingJob`` request: coerce templated values, then validate it."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from typing import Any
+
+import botocore.session
+from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
+from botocore.validate import ParamValidator
+
+from sagemaker_async.naming import validate_job_name
+
+_NUMBER_TYPES = {"integer": int, "long": int, "float": float, "double": float}
+
+
+class InvalidConfigError(ValueError):
+    """The training job request is malformed; the message names the field."""
+
+
+@functools.lru_cache(maxsize=1)
+def create_training_job_model() -> OperationModel:
+    """The botocore model of ``CreateTrainingJob`` (loaded once; it is a large file)."""
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return model.operation_model("CreateTrainingJob")
+
+
+def prepare_config(config: object) -> dict[str, Any]:
+    """Return a validated copy of ``config`` ready for ``CreateTrainingJob``.
+
+    Jinja renders everything to strings, so numbers and booleans that arrive as strings are
+    turned back into what the API model says, and scalar values of string fields (such as
+    ``HyperParameters``) become strings. Raises :class:`InvalidConfigError` naming the field.
+    """
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except json.JSONDecodeError as err:
+            raise InvalidConfigError(f"config is a string but not valid JSON: {err}") from None
+    if not isinstance(config, dict):
+        raise InvalidConfigError(
+            f"config must be a dict (the CreateTrainingJob request), got {type(config).__name__}"
+        )
+    shape = create_training_job_model().input_shape
+    assert shape is not None  # CreateTrainingJob always has an input
+    prepared: dict[str, Any] = _coerce(copy.deepcopy(config), shape)
+    report = ParamValidator().validate(prepared, shape)
+    if report.has_errors():
+        raise InvalidConfigError(f"Invalid training job config: {report.generate_report()}")
+    try:
+        validate_job_name(prepared["TrainingJobName"])
+    except ValueError as err:
+        raise InvalidConfigError(str(err)) from None
+    return prepared
+
+
+def _coerce(value: Any, shape: Shape) -> Any:
+    kind = shape.type_name
+    if isinstance(shape, StructureShape) and isinstance(value, dict):
+        members = shape.members
+        return {k: _coerce(v, members[k]) if k in members else v for k, v in value.items()}
+    if isinstance(shape, ListShape) and isinstance(value, list):
+        return [_coerce(v, shape.member) for v in value]
+    if isinstance(shape, MapShape) and isinstance(value, dict):
+        return {k: _coerce(v, shape.value) for k, v in value.items()}
+    if kind == "string" and isinstance(value, bool):
+        return "true" if value else "false"
+    if kind == "string" and isinstance(value, int | float):
+        return str(value)
+    if kind in _NUMBER_TYPES and isinstance(value, str):
+        return _number(value, _NUMBER_TYPES[kind])
+    if kind == "boolean" and isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def _number(text: str, kind: type[int] | type[float]) -> Any:
+    try:
+        return kind(text.strip())
+    except ValueError:
+        return text  # left as is, so validation names the field and the value

@@ -1,0 +1,99 @@
+"""Turning an Airflow ``aws`` connection into boto3 / aiobotocore client arguments.
+
+The fields follow the amazon provider's connection: ``login``/``password`` are the access key
+and secret; ``extra`` may hold ``region_name``, ``endpoint_url`` (or per service under
+``service_config``), ``aws_session_token``, ``verify`` and ``config_kwargs``. ``conn_id=None``
+means boto's default credential chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
+
+Verify = bool | str | None
+
+
+class ConnectionNotFoundError(LookupError):
+    """The named Airflow connection does not exist."""
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """Everything needed to build a client; secrets are kept out of ``repr``."""
+
+    region_name: str | None = None
+    endpoint_url: str | None = None
+    verify: Verify = None
+    botocore_config: dict[str, Any] | None = None
+    aws_access_key_id: str | None = field(default=None, repr=False)
+    aws_secret_access_key: str | None = field(default=None, repr=False)
+    aws_session_token: str | None = field(default=None, repr=False)
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``create_client`` shared by boto3 and aiobotocore."""
+        kwargs: dict[str, Any] = {
+            "region_name": self.region_name,
+            "endpoint_url": self.endpoint_url,
+            "verify": self.verify,
+        }
+        if self.aws_access_key_id and self.aws_secret_access_key:
+            kwargs["aws_access_key_id"] = self.aws_access_key_id
+            kwargs["aws_secret_access_key"] = self.aws_secret_access_key
+            kwargs["aws_session_token"] = self.aws_session_token
+        return kwargs
+
+
+def settings_from(
+    login: str | None,
+    password: str | None,
+    extra: dict[str, Any],
+    *,
+    service: str = "sagemaker",
+    region_name: str | None = None,
+    verify: Verify = None,
+    botocore_config: dict[str, Any] | None = None,
+) -> AwsSettings:
+    """Merge connection fields with operator arguments; the operator's arguments win."""
+    per_service = (extra.get("service_config") or {}).get(service) or {}
+    return AwsSettings(
+        region_name=region_name or per_service.get("region_name") or extra.get("region_name"),
+        endpoint_url=per_service.get("endpoint_url") or extra.get("endpoint_url"),
+        verify=verify if verify is not None else extra.get("verify"),
+        botocore_config=botocore_config or extra.get("config_kwargs") or None,
+        aws_access_key_id=login or extra.get("aws_access_key_id"),
+        aws_secret_access_key=password or extra.get("aws_secret_access_key"),
+        aws_session_token=extra.get("aws_session_token"),
+    )
+
+
+def get_settings(conn_id: str | None, **overrides: Any) -> AwsSettings:
+    """Resolve settings on a worker (blocking connection look-up)."""
+    if conn_id is None:
+        return settings_from(None, None, {}, **overrides)
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise ConnectionNotFoundError(_not_found(conn_id)) from None
+    return settings_from(conn.login, conn.password, conn.extra_dejson, **overrides)
+
+
+async def aget_settings(conn_id: str | None, **overrides: Any) -> AwsSettings:
+    """Resolve settings in the triggerer without blocking its event loop."""
+    if conn_id is None:
+        return settings_from(None, None, {}, **overrides)
+    try:
+        conn = await BaseHook.aget_connection(conn_id)
+    except AirflowNotFoundException:
+        raise ConnectionNotFoundError(_not_found(conn_id)) from None
+    return settings_from(conn.login, conn.password, await conn.aextra_dejson(), **overrides)
+
+
+def _not_found(conn_id: str) -> str:
+    return (
+        f"aws_conn_id {conn_id!r}: no Airflow connection with this id. Create it "
+        "(conn_type 'aws') or pass aws_conn_id=None to use the default credential chain."
+    )

@@ -1,0 +1,78 @@
+"""The trigger's event payloads and the watch over one job's status, shared by both wait modes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+SUCCESS = "success"
+FAILED = "failed"
+STOPPED = "stopped"
+TIMEOUT = "timeout"
+ERROR = "error"
+
+_OUTCOMES = {"Completed": SUCCESS, "Failed": FAILED, "Stopped": STOPPED}
+
+
+def make_event(status: str, job_name: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The one payload shape every event carries: ``status``, ``job_name``, ``message``."""
+    return {"status": status, "job_name": job_name, "message": message, **extra}
+
+
+@dataclass
+class JobWatch:
+    """Follows one job's describe responses until it ends or its deadline passes.
+
+    :param job_name: the training job.
+    :param deadline: absolute, epoch seconds; a rebuilt watch keeps the same one.
+    """
+
+    job_name: str
+    deadline: float
+    status: str | None = None
+    secondary: str | None = None
+
+    def observe(self, describe: dict[str, Any]) -> str | None:
+        """Record a describe response; return a log line if the status changed."""
+        status = str(describe.get("TrainingJobStatus"))
+        secondary = describe.get("SecondaryStatus")
+        if (status, secondary) == (self.status, self.secondary):
+            return None
+        self.status, self.secondary = status, secondary
+        detail = _latest_message(describe)
+        line = f"Training job {self.job_name}: {status} ({secondary})"
+        return f"{line}: {detail}" if detail else line
+
+    def outcome(self, describe: dict[str, Any]) -> dict[str, Any] | None:
+        """The final event if the job has ended, else ``None``."""
+        status = str(describe.get("TrainingJobStatus"))
+        kind = _OUTCOMES.get(status)
+        if kind is None:
+            return None
+        if kind == SUCCESS:
+            message = f"Training job {self.job_name} completed"
+        else:
+            reason = describe.get("FailureReason") or "no reason given"
+            message = f"Training job {self.job_name} {status.lower()}: {reason}"
+        return make_event(kind, self.job_name, message, job_status=status)
+
+    def remaining(self, now: float | None = None) -> float:
+        return self.deadline - (time.time() if now is None else now)
+
+    def timeout_event(self) -> dict[str, Any]:
+        last = self.status or "unknown"
+        if self.secondary:
+            last = f"{last} ({self.secondary})"
+        message = (
+            f"Training job {self.job_name} did not finish before its deadline; last status {last}"
+        )
+        return make_event(TIMEOUT, self.job_name, message, job_status=self.status)
+
+    def error_event(self, message: str) -> dict[str, Any]:
+        return make_event(ERROR, self.job_name, message, job_status=self.status)
+
+
+def _latest_message(describe: dict[str, Any]) -> str | None:
+    transitions = describe.get("SecondaryStatusTransitions") or []
+    return transitions[-1].get("StatusMessage") if transitions else None

@@ -1,0 +1,143 @@
+"""The blocking (boto3) side: create, describe, stop and wait for training jobs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from typing import Any
+
+import boto3
+from airflow.sdk import BaseHook
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
+
+from sagemaker_async import errors
+from sagemaker_async.connection import AwsSettings, get_settings
+from sagemaker_async.events import JobWatch
+from sagemaker_async.naming import ExistingJob
+from sagemaker_async.ownership import is_owned
+
+#: How long a single call keeps retrying transient errors before giving up.
+DEFAULT_RETRY_FOR = 600.0
+
+
+class NoRegionConfiguredError(ValueError):
+    """Neither the operator, the connection nor the environment names an AWS region."""
+
+
+class SageMakerHook(BaseHook):
+    """Blocking SageMaker calls for the operator, with transient errors retried.
+
+    :param aws_conn_id: Airflow connection of type ``aws``; ``None`` for boto's default chain.
+    :param region_name: overrides the connection's region.
+    :param verify: TLS verification, as boto3 takes it.
+    :param botocore_config: keyword arguments for ``botocore.config.Config``.
+    """
+
+    def __init__(
+        self,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+
+    @cached_property
+    def settings(self) -> AwsSettings:
+        return get_settings(
+            self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+        )
+
+    def get_conn(self) -> Any:
+        return self.client
+
+    @cached_property
+    def client(self) -> Any:
+        settings = self.settings
+        config = Config(**settings.botocore_config) if settings.botocore_config else None
+        try:
+            return boto3.session.Session().client(
+                "sagemaker", config=config, **settings.client_kwargs()
+            )
+        except NoRegionError:
+            raise NoRegionConfiguredError(
+                "No AWS region: set region_name on the operator or in the connection's extra"
+            ) from None
+
+    def call(self, operation: str, retry_for: float = DEFAULT_RETRY_FOR, **kwargs: Any) -> Any:
+        """Call ``operation``, retrying transient errors with backoff for up to ``retry_for`` s."""
+        method: Callable[..., Any] = getattr(self.client, operation)
+        give_up_at = time.monotonic() + retry_for
+        attempt = 0
+        while True:
+            try:
+                return method(**kwargs)
+            except Exception as exc:
+                if not errors.is_transient(exc) or time.monotonic() >= give_up_at:
+                    raise
+                delay = errors.backoff(attempt)
+                self.log.warning(
+                    "%s failed transiently (%s); retrying in %.1fs", operation, exc, delay
+                )
+                time.sleep(delay)
+                attempt += 1
+
+    def describe(self, job_name: str) -> dict[str, Any]:
+        response: dict[str, Any] = self.call("describe_training_job", TrainingJobName=job_name)
+        return response
+
+    def lookup(self, job_name: str, identity: Mapping[str, str]) -> ExistingJob | None:
+        """``None`` if ``job_name`` is free, else the job's status and whether we own it."""
+        try:
+            job = self.describe(job_name)
+        except ClientError as exc:
+            if errors.is_not_found(exc):
+                return None
+            raise
+        tags = self.call("list_tags", ResourceArn=job["TrainingJobArn"]).get("Tags", [])
+        return ExistingJob(status=job["TrainingJobStatus"], owned=is_owned(tags, identity))
+
+    def create(self, config: dict[str, Any]) -> str:
+        """Submit the job once (no retry here: a retry could start a second job)."""
+        response = self.client.create_training_job(**config)
+        return str(response["TrainingJobArn"])
+
+    def stop(self, job_name: str) -> bool:
+        """Ask SageMaker to stop the job; ``False`` if it had already ended."""
+        try:
+            self.call("stop_training_job", TrainingJobName=job_name)
+        except ClientError as exc:
+            if errors.is_not_found(exc):
+                return False
+            raise
+        self.log.info("Requested stop of training job %s", job_name)
+        return True
+
+    def wait(self, watch: JobWatch, check_interval: float) -> dict[str, Any]:
+        """Poll until the job ends or the watch's deadline passes; return the event."""
+        while watch.remaining() > 0:
+            try:
+                job = self.call(
+                    "describe_training_job",
+                    retry_for=watch.remaining(),
+                    TrainingJobName=watch.job_name,
+                )
+            except (ClientError, BotoCoreError) as exc:
+                if errors.is_transient(exc):
+                    break  # transient errors lasted until the deadline
+                return watch.error_event(errors.describe_failure(exc))
+            if line := watch.observe(job):
+                self.log.info("%s", line)
+            if event := watch.outcome(job):
+                return event
+            time.sleep(max(0.0, min(check_interval, watch.remaining())))
+        return watch.timeout_event()

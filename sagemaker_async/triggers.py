@@ -1,0 +1,137 @@
+"""The trigger that waits for a SageMaker training job inside the Airflow triggerer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sagemaker_async import errors
+from sagemaker_async.clients import open_client
+from sagemaker_async.connection import AwsSettings, ConnectionNotFoundError, aget_settings
+from sagemaker_async.events import JobWatch
+
+#: Bound for the stop request in ``on_kill``, well under ``[triggerer] on_kill_timeout`` (30 s).
+STOP_TIMEOUT = 10.0
+
+
+class SageMakerTrainingTrigger(BaseTrigger):
+    """Poll ``DescribeTrainingJob`` until the job ends or the deadline passes.
+
+    Fires exactly one event, ``{"status", "job_name", "message", ...}`` with status
+    ``success``, ``failed``, ``stopped``, ``timeout`` or ``error``. Its kwargs hold no
+    credentials: the connection is looked up again wherever the trigger runs.
+
+    :param job_name: the training job to follow.
+    :param deadline: absolute deadline, epoch seconds; a rebuilt trigger keeps it.
+    :param check_interval: seconds between polls.
+    :param aws_conn_id: Airflow ``aws`` connection id, or ``None`` for the default chain.
+    :param region_name: overrides the connection's region.
+    :param verify: TLS verification, as botocore takes it.
+    :param botocore_config: keyword arguments for the botocore client config.
+    :param print_log: tail the job's logs into the task log.
+    :param cancel_on_kill: stop the job when a user kills the deferred task.
+    """
+
+    def __init__(
+        self,
+        job_name: str,
+        deadline: float,
+        check_interval: float = 30,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict[str, Any] | None = None,
+        print_log: bool = True,
+        cancel_on_kill: bool = True,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.job_name = job_name
+        self.deadline = deadline
+        self.check_interval = check_interval
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+        self.print_log = print_log
+        self.cancel_on_kill = cancel_on_kill
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_name": self.job_name,
+                "deadline": self.deadline,
+                "check_interval": self.check_interval,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+                "verify": self.verify,
+                "botocore_config": self.botocore_config,
+                "print_log": self.print_log,
+                "cancel_on_kill": self.cancel_on_kill,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        watch = JobWatch(self.job_name, self.deadline)
+        try:
+            settings = await self._settings()
+            async with open_client(settings) as client:
+                event = await self._wait(client, watch)
+        except (ConnectionNotFoundError, BotoCoreError, ClientError) as exc:
+            event = watch.error_event(errors.describe_failure(exc))
+        self.log.info("%s", event["message"])
+        yield TriggerEvent(event)  # type: ignore[no-untyped-call]
+
+    async def _settings(self) -> AwsSettings:
+        return await aget_settings(
+            self.aws_conn_id,
+            region_name=self.region_name,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+        )
+
+    async def _wait(self, client: Any, watch: JobWatch) -> dict[str, Any]:
+        failures = 0
+        while watch.remaining() > 0:
+            try:
+                job = await client.describe_training_job(TrainingJobName=self.job_name)
+            except (ClientError, BotoCoreError, asyncio.TimeoutError, ConnectionError) as exc:
+                if not errors.is_transient(exc):
+                    return watch.error_event(errors.describe_failure(exc))
+                delay = min(errors.backoff(failures), max(watch.remaining(), 0.0))
+                failures += 1
+                self.log.warning(
+                    "Describe of %s failed transiently (%s); retry in %.1fs",
+                    self.job_name,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            if line := watch.observe(job):
+                self.log.info("%s", line)
+            if event := watch.outcome(job):
+                return event
+            await asyncio.sleep(max(0.0, min(self.check_interval, watch.remaining())))
+        return watch.timeout_event()
+
+    async def on_kill(self) -> None:
+        """Stop the job when a user marks the deferred task failed or success, or clears it."""
+        if not self.cancel_on_kill:
+            return
+        await asyncio.wait_for(self._stop(), timeout=STOP_TIMEOUT)
+
+    async def _stop(self) -> None:
+        async with open_client(await self._settings()) as client:
+            try:
+                await client.stop_training_job(TrainingJobName=self.job_name)
+            except ClientError as exc:
+                if not errors.is_not_found(exc):
+                    raise
+                return
+        self.log.info("Stopped training job %s because the task was killed", self.job_name)

@@ -1,0 +1,87 @@
+"""In-memory stand-ins for the SageMaker API, for tests that must not touch a network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+ARN = "arn:aws:sagemaker:us-east-1:123456789012:training-job/{}"
+
+
+def client_error(code: str, operation: str, status: int = 400) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": f"simulated {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        operation,
+    )
+
+
+class FakeSageMaker:
+    """A boto3-shaped SageMaker client: jobs are dicts; every call is recorded."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.tags: dict[str, list[dict[str, str]]] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.create_errors: list[ClientError] = []
+
+    def add_job(self, name: str, status: str, tags: dict[str, str] | None = None) -> None:
+        self.jobs[name] = {"TrainingJobName": name, "TrainingJobArn": ARN.format(name), "TrainingJobStatus": status}
+        self.tags[ARN.format(name)] = [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
+
+    def count(self, operation: str) -> int:
+        return sum(1 for op, _ in self.calls if op == operation)
+
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+        self.calls.append(("describe_training_job", {"TrainingJobName": TrainingJobName}))
+        if TrainingJobName not in self.jobs:
+            raise client_error("ValidationException", "DescribeTrainingJob")
+        return dict(self.jobs[TrainingJobName])
+
+    def list_tags(self, ResourceArn: str) -> dict[str, Any]:  # noqa: N803
+        self.calls.append(("list_tags", {"ResourceArn": ResourceArn}))
+        return {"Tags": self.tags.get(ResourceArn, [])}
+
+    def create_training_job(self, **request: Any) -> dict[str, Any]:
+        self.calls.append(("create_training_job", request))
+        if self.create_errors:
+            raise self.create_errors.pop(0)
+        name = request["TrainingJobName"]
+        if name in self.jobs:
+            raise client_error("ResourceInUse", "CreateTrainingJob")
+        self.add_job(name, "InProgress", {t["Key"]: t["Value"] for t in request.get("Tags", [])})
+        return {"TrainingJobArn": ARN.format(name)}
+
+    def stop_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+        self.calls.append(("stop_training_job", {"TrainingJobName": TrainingJobName}))
+        job = self.jobs.get(TrainingJobName)
+        if job is None or job["TrainingJobStatus"] != "InProgress":
+            raise client_error("ValidationException", "StopTrainingJob")
+        job["TrainingJobStatus"] = "Stopping"
+        return {}
+
+
+class ScriptedAsyncClient:
+    """An aiobotocore-shaped client whose describe answers come from a script.
+
+    Each script item is a status string, a describe dict, or an exception to raise; the last
+    item repeats forever.
+    """
+
+    def __init__(self, script: list[Any]) -> None:
+        self.script = list(script)
+        self.describes = 0
+        self.stops: list[str] = []
+
+    async def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+        self.describes += 1
+        item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(item, BaseException):
+            raise item
+        if isinstance(item, str):
+            item = {"TrainingJobStatus": item, "SecondaryStatus": item}
+        return {"TrainingJobName": TrainingJobName, **item}
+
+    async def stop_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+        self.stops.append(TrainingJobName)
+        return {}

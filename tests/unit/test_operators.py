@@ -1,0 +1,273 @@
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException, TaskDeferred
+
+from sagemaker_async.operators import DEFERRAL_GRACE, SageMakerTrainingOperator
+from sagemaker_async.ownership import identity_tags
+from tests.unit.fakes import FakeSageMaker, client_error
+
+
+def base_config(name: str = "job") -> dict[str, Any]:
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": "img:latest", "TrainingInputMode": "File"},
+        "RoleArn": "arn:aws:iam::123456789012:role/training",
+        "OutputDataConfig": {"S3OutputPath": "s3://bucket/out"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": "1", "VolumeSizeInGB": "10"},
+        "StoppingCondition": {"MaxRuntimeInSeconds": "3600"},
+        "HyperParameters": {"epochs": 3, "lr": 0.1},
+    }
+
+
+@dataclass
+class FakeTI:
+    dag_id: str = "dag"
+    task_id: str = "train"
+    run_id: str = "manual__2026-01-01T00:00:00+00:00"
+    map_index: int = -1
+    try_number: int = 1
+    xcom: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+OURS = identity_tags(FakeTI())
+THEIRS = identity_tags(FakeTI(dag_id="other_dag"))
+
+
+def make_operator(fake: FakeSageMaker, **kwargs: Any) -> SageMakerTrainingOperator:
+    kwargs.setdefault("config", base_config())
+    kwargs.setdefault("wait_for_completion", False)
+    op = SageMakerTrainingOperator(task_id="train", aws_conn_id=None, region_name="us-east-1", **kwargs)
+    op.hook.client = fake
+    return op
+
+
+def run(op: SageMakerTrainingOperator, ti: FakeTI | None = None) -> tuple[Any, FakeTI]:
+    ti = ti or FakeTI()
+    return op.execute({"ti": ti}), ti  # type: ignore[arg-type]
+
+
+def created_names(fake: FakeSageMaker) -> list[str]:
+    return [req["TrainingJobName"] for op, req in fake.calls if op == "create_training_job"]
+
+
+def test_submit_without_waiting_returns_the_result_and_pushes_the_name() -> None:
+    fake = FakeSageMaker()
+    result, ti = run(make_operator(fake))
+    assert result == {"Training": fake.jobs["job"]}
+    assert ti.xcom["training_job_name"] == "job"
+    assert created_names(fake) == ["job"]
+
+
+def test_request_is_coerced_and_tagged_with_the_task_instance() -> None:
+    fake = FakeSageMaker()
+    run(make_operator(fake))
+    request = next(req for op, req in fake.calls if op == "create_training_job")
+    assert request["ResourceConfig"]["InstanceCount"] == 1
+    assert request["StoppingCondition"]["MaxRuntimeInSeconds"] == 3600
+    assert request["HyperParameters"] == {"epochs": "3", "lr": "0.1"}
+    assert {t["Key"]: t["Value"] for t in request["Tags"]} == OURS
+
+
+def test_deferral_hands_the_trigger_only_what_it_needs() -> None:
+    fake = FakeSageMaker()
+    op = make_operator(fake, wait_for_completion=True, check_interval=10, max_attempts=6)
+    before = time.time()
+    with pytest.raises(TaskDeferred) as deferred:
+        run(op)
+    classpath, kwargs = deferred.value.trigger.serialize()
+    assert classpath.endswith("SageMakerTrainingTrigger")
+    assert kwargs["job_name"] == "job"
+    assert before + 60 <= kwargs["deadline"] <= time.time() + 60
+    assert "config" not in kwargs and not any("secret" in k or "key" in k for k in kwargs)
+    assert deferred.value.timeout == timedelta(seconds=60) + DEFERRAL_GRACE
+    assert deferred.value.method_name == "execute_complete"
+
+
+def test_max_ingestion_time_sets_the_budget() -> None:
+    op = make_operator(FakeSageMaker(), wait_for_completion=True, max_ingestion_time=7200)
+    with pytest.raises(TaskDeferred) as deferred:
+        run(op)
+    assert deferred.value.trigger.serialize()[1]["deadline"] == pytest.approx(time.time() + 7200, abs=5)
+
+
+def test_own_running_job_is_reattached_without_a_second_create() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "InProgress", OURS)
+    _, ti = run(make_operator(fake), FakeTI(try_number=2))
+    assert created_names(fake) == []
+    assert ti.xcom["training_job_name"] == "job"
+
+
+def test_own_finished_job_runs_again_under_the_next_suffix() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Failed", OURS)
+    run(make_operator(fake), FakeTI(try_number=2))
+    assert created_names(fake) == ["job-1"]
+
+
+def test_fail_action_refuses_another_tasks_job_without_creating() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Completed", THEIRS)
+    with pytest.raises(AirflowFailException, match="already exists"):
+        run(make_operator(fake, action_if_job_exists="fail"))
+    assert created_names(fake) == []
+
+
+def test_skip_action_skips_without_creating() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Completed", THEIRS)
+    with pytest.raises(AirflowSkipException):
+        run(make_operator(fake, action_if_job_exists="skip"))
+    assert created_names(fake) == []
+
+
+def test_increment_action_creates_the_next_free_name() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Completed", THEIRS)
+    fake.add_job("job-1", "InProgress", THEIRS)
+    run(make_operator(fake, action_if_job_exists="increment"))
+    assert created_names(fake) == ["job-2"]
+
+
+def test_timestamp_action_appends_epoch_seconds() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Completed", THEIRS)
+    run(make_operator(fake, action_if_job_exists="timestamp"))
+    (name,) = created_names(fake)
+    stamp = int(name.removeprefix("job-"))
+    assert abs(stamp - time.time()) < 60
+
+
+class RacingSageMaker(FakeSageMaker):
+    """Another process creates the name between our look-up and our create."""
+
+    def __init__(self, winner_tags: dict[str, str]) -> None:
+        super().__init__()
+        self.winner_tags = winner_tags
+
+    def create_training_job(self, **request: Any) -> dict[str, Any]:
+        if not self.jobs:
+            self.add_job(request["TrainingJobName"], "InProgress", self.winner_tags)
+        return super().create_training_job(**request)
+
+
+def test_resource_in_use_race_with_another_task_takes_the_next_name() -> None:
+    fake = RacingSageMaker(THEIRS)
+    run(make_operator(fake, action_if_job_exists="increment"))
+    assert created_names(fake) == ["job", "job-1"]
+    assert fake.jobs["job-1"]["TrainingJobStatus"] == "InProgress"
+
+
+def test_resource_in_use_race_with_fail_action_fails_cleanly() -> None:
+    fake = RacingSageMaker(THEIRS)
+    with pytest.raises(AirflowFailException, match="already exists"):
+        run(make_operator(fake, action_if_job_exists="fail"))
+
+
+def test_resource_in_use_race_with_our_own_job_reattaches() -> None:
+    fake = RacingSageMaker(OURS)
+    _, ti = run(make_operator(fake))
+    assert created_names(fake) == ["job"]  # the one attempt that lost the race
+    assert ti.xcom["training_job_name"] == "job"
+
+
+def test_transient_create_error_that_did_create_reattaches(monkeypatch: pytest.MonkeyPatch) -> None:
+    class CreatedButTimedOut(FakeSageMaker):
+        def create_training_job(self, **request: Any) -> dict[str, Any]:
+            super().create_training_job(**request)
+            if self.count("create_training_job") == 1:
+                raise client_error("ServiceUnavailable", "CreateTrainingJob", status=503)
+            raise AssertionError("a second create must never happen")
+
+    monkeypatch.setattr("sagemaker_async.operators.errors.backoff", lambda attempt: 0)
+    fake = CreatedButTimedOut()
+    _, ti = run(make_operator(fake))
+    assert fake.count("create_training_job") == 1
+    assert ti.xcom["training_job_name"] == "job"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda c: c.pop("RoleArn"), "RoleArn"),
+        (lambda c: c["ResourceConfig"].update(InstanceCount="two"), "ResourceConfig.InstanceCount"),
+        (lambda c: c.update(TrainingJobName="bad_name!"), "TrainingJobName"),
+        (lambda c: c.update(TrainingJobName="x" * 64), "TrainingJobName"),
+        (lambda c: c.update(Unknown=1), "Unknown"),
+    ],
+)
+def test_invalid_config_fails_before_any_request(mutate, field: str) -> None:
+    fake = FakeSageMaker()
+    config = base_config()
+    mutate(config)
+    with pytest.raises(AirflowFailException, match=field.replace(".", r"\.")):
+        run(make_operator(fake, config=config))
+    assert fake.calls == []
+
+
+def test_config_that_is_not_a_dict_is_rejected() -> None:
+    fake = FakeSageMaker()
+    with pytest.raises(AirflowFailException, match="config must be a dict"):
+        run(make_operator(fake, config=["not", "a", "dict"]))
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "parameter"),
+    [
+        ({"action_if_job_exists": "overwrite"}, "action_if_job_exists"),
+        ({"check_interval": 0}, "check_interval"),
+        ({"check_interval": -5}, "check_interval"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"max_attempts": 2.5}, "max_attempts"),
+        ({"max_ingestion_time": 0}, "max_ingestion_time"),
+    ],
+)
+def test_bad_arguments_fail_at_parse_time(kwargs: dict[str, Any], parameter: str) -> None:
+    with pytest.raises(ValueError, match=parameter):
+        SageMakerTrainingOperator(task_id="t", config=base_config(), **kwargs)
+
+
+def event(status: str, message: str = "msg") -> dict[str, Any]:
+    return {"status": status, "job_name": "job", "message": message, "job_status": "InProgress"}
+
+
+@pytest.mark.parametrize("status", ["failed", "stopped", "error"])
+def test_unsuccessful_events_fail_the_task_with_their_message(status: str) -> None:
+    op = make_operator(FakeSageMaker())
+    with pytest.raises(AirflowException, match="AlgorithmError: boom"):
+        op.execute_complete({"ti": FakeTI()}, event(status, "Training job job failed: AlgorithmError: boom"))
+
+
+def test_timeout_on_the_last_try_stops_the_job() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "InProgress", OURS)
+    op = make_operator(fake, retries=1, check_interval=5, max_attempts=3)
+    with pytest.raises(AirflowException, match=r"max_attempts=3 x check_interval=5s = 15s"):
+        op.execute_complete({"ti": FakeTI(try_number=2)}, event("timeout"))
+    assert fake.count("stop_training_job") == 1
+
+
+def test_timeout_before_the_last_try_leaves_the_job_for_the_retry() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "InProgress", OURS)
+    op = make_operator(fake, retries=1)
+    with pytest.raises(AirflowException):
+        op.execute_complete({"ti": FakeTI(try_number=1)}, event("timeout"))
+    assert fake.count("stop_training_job") == 0
+
+
+def test_success_event_returns_the_describe_result() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Completed", OURS)
+    result = make_operator(fake).execute_complete({"ti": FakeTI()}, event("success"))
+    assert result["Training"]["TrainingJobStatus"] == "Completed"

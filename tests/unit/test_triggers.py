@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+
+from sagemaker_async import triggers
+from sagemaker_async.triggers import SageMakerTrainingTrigger
+from tests.unit.fakes import ScriptedAsyncClient, client_error
+
+
+def make_trigger(**overrides: Any) -> SageMakerTrainingTrigger:
+    kwargs: dict[str, Any] = {
+        "job_name": "job",
+        "deadline": time.time() + 30,
+        "check_interval": 0.01,
+        "aws_conn_id": None,
+        "region_name": "us-east-1",
+    }
+    kwargs.update(overrides)
+    return SageMakerTrainingTrigger(**kwargs)
+
+
+@pytest.fixture
+def use_client(monkeypatch: pytest.MonkeyPatch):
+    """Make the trigger talk to a scripted client instead of AWS."""
+
+    def install(client: ScriptedAsyncClient) -> ScriptedAsyncClient:
+        @asynccontextmanager
+        async def fake_open(settings: Any, service: str = "sagemaker") -> AsyncIterator[Any]:
+            yield client
+
+        monkeypatch.setattr(triggers, "open_client", fake_open)
+        monkeypatch.setattr(triggers.errors, "backoff", lambda attempt: 0.01)
+        return client
+
+    return install
+
+
+async def first_event(trigger: SageMakerTrainingTrigger) -> dict[str, Any]:
+    events = [e.payload async for e in trigger.run()]
+    assert len(events) == 1, "the trigger must fire exactly one event"
+    return events[0]
+
+
+def test_serialize_round_trip_rebuilds_an_identical_trigger() -> None:
+    trigger = make_trigger(verify="/etc/ca.pem", botocore_config={"read_timeout": 5}, print_log=False)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "sagemaker_async.triggers.SageMakerTrainingTrigger"
+    module, name = classpath.rsplit(".", 1)
+    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_serialized_kwargs_hold_no_credentials() -> None:
+    _, kwargs = make_trigger(aws_conn_id="aws_prod").serialize()
+    forbidden = {"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "password", "config"}
+    assert forbidden.isdisjoint(kwargs)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("final", "reason", "status"),
+    [("Completed", None, "success"), ("Failed", "AlgorithmError: boom", "failed"), ("Stopped", None, "stopped")],
+)
+async def test_terminal_status_becomes_its_event(use_client, final: str, reason: str | None, status: str) -> None:
+    done = {"TrainingJobStatus": final, "SecondaryStatus": final, "FailureReason": reason}
+    client = use_client(ScriptedAsyncClient(["InProgress", "InProgress", done]))
+    event = await first_event(make_trigger())
+    assert event["status"] == status
+    assert event["job_name"] == "job"
+    assert client.describes == 3
+    if reason:
+        assert reason in event["message"]
+
+
+@pytest.mark.asyncio
+async def test_deadline_gives_timeout_event_naming_last_status(use_client) -> None:
+    use_client(ScriptedAsyncClient([{"TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}]))
+    event = await first_event(make_trigger(deadline=time.time() + 0.2, check_interval=0.05))
+    assert event["status"] == "timeout"
+    assert "job" in event["message"] and "InProgress (Training)" in event["message"]
+
+
+@pytest.mark.asyncio
+async def test_rebuilt_trigger_keeps_the_original_deadline(use_client) -> None:
+    use_client(ScriptedAsyncClient(["InProgress"]))
+    original = make_trigger(deadline=time.time() + 1.0, check_interval=0.05)
+    _, kwargs = original.serialize()
+    await asyncio.sleep(0.6)  # the triggerer restarts some time later
+    rebuilt = SageMakerTrainingTrigger(**kwargs)
+    started = time.monotonic()
+    event = await first_event(rebuilt)
+    waited = time.monotonic() - started
+    assert event["status"] == "timeout"
+    assert waited < 0.8, f"budget was reset: waited {waited:.2f}s of a remaining ~0.4s"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "transient",
+    [
+        client_error("ThrottlingException", "DescribeTrainingJob"),
+        client_error("InternalFailure", "DescribeTrainingJob", status=500),
+        client_error("SomethingNew", "DescribeTrainingJob", status=503),
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
+        ConnectionResetError(),
+        asyncio.TimeoutError(),
+    ],
+)
+async def test_transient_errors_are_retried_without_spending_the_budget(use_client, transient) -> None:
+    client = use_client(ScriptedAsyncClient([transient] * 5 + ["Completed"]))
+    event = await first_event(make_trigger())
+    assert event["status"] == "success"
+    assert client.describes == 6
+
+
+@pytest.mark.asyncio
+async def test_transient_errors_until_the_deadline_end_in_timeout(use_client) -> None:
+    use_client(ScriptedAsyncClient([client_error("ThrottlingException", "DescribeTrainingJob")]))
+    event = await first_event(make_trigger(deadline=time.time() + 0.2))
+    assert event["status"] == "timeout"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("UnrecognizedClientException", "rejected the credentials"),
+        ("AccessDeniedException", "access denied"),
+        ("ValidationException", "not found"),
+    ],
+)
+async def test_final_errors_end_the_wait_with_an_error_event(use_client, code: str, words: str) -> None:
+    client = use_client(ScriptedAsyncClient([client_error(code, "DescribeTrainingJob")]))
+    event = await first_event(make_trigger())
+    assert event["status"] == "error"
+    assert words in event["message"]
+    assert client.describes == 1
+
+
+@pytest.mark.asyncio
+async def test_unknown_connection_is_an_error_event() -> None:
+    # No connection named like this exists; the look-up fails before any client is built.
+    event = await first_event(make_trigger(aws_conn_id="no_such_connection_xyz"))
+    assert event["status"] == "error"
+    assert "no_such_connection_xyz" in event["message"]
+
+
+@pytest.mark.asyncio
+async def test_on_kill_stops_the_job(use_client) -> None:
+    client = use_client(ScriptedAsyncClient(["InProgress"]))
+    await make_trigger().on_kill()
+    assert client.stops == ["job"]
+
+
+@pytest.mark.asyncio
+async def test_on_kill_leaves_the_job_when_cancel_on_kill_is_off(use_client) -> None:
+    client = use_client(ScriptedAsyncClient(["InProgress"]))
+    await make_trigger(cancel_on_kill=False).on_kill()
+    assert client.stops == []
+
+
+@pytest.mark.asyncio
+async def test_cleanup_never_stops_the_job(use_client) -> None:
+    client = use_client(ScriptedAsyncClient(["InProgress"]))
+    await make_trigger().cleanup()
+    assert client.stops == []
