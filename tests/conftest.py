@@ -9,7 +9,10 @@ import tempfile
 _HOME = tempfile.mkdtemp(prefix="sagemaker-async-airflow-")
 os.environ["AIRFLOW_HOME"] = _HOME
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.path.dirname(__file__), "..", "example_dags")
+# dag.test() only runs DAGs found in the DAGs folder, so tests write their DAG files here.
+DAGS_FOLDER = os.path.join(_HOME, "dags")
+os.makedirs(DAGS_FOLDER)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = DAGS_FOLDER
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
 # boto must never find real credentials or config on the machine running the tests.

@@ -1,0 +1,51 @@
+"""Integration fixtures: one SageMaker simulator server and an initialised Airflow database."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from sagemaker_async.testing import SageMakerSimulator, SimulatorClient
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[SageMakerSimulator]:
+    sim = SageMakerSimulator(default_duration=3.0, stop_delay=0.5)
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture
+def sim(simulator: SageMakerSimulator) -> SimulatorClient:
+    """The simulator's control client, with jobs, rules and counters cleared."""
+    client = simulator.client
+    client.reset()
+    return client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def aws_default_connection(simulator: SageMakerSimulator) -> Iterator[None]:
+    """``aws_default`` points at the simulator; the keys are dummies it accepts."""
+    conn = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"region_name": "us-east-1", "endpoint_url": simulator.endpoint_url},
+    }
+    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(conn)
+    os.environ["SAGEMAKER_CHECK_INTERVAL"] = "1"
+    yield
+    os.environ.pop("AIRFLOW_CONN_AWS_DEFAULT", None)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    from airflow.utils.db import initdb
+
+    initdb()
