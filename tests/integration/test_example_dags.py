@@ -24,5 +24,7 @@ def test_example_dag_succeeds(sim: SimulatorClient, dag_id: str) -> None:
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states and set(states.values()) == {"success"}, states
     created = sum(job["calls"].get("CreateTrainingJob", 0) for job in sim.jobs())
-    training_tasks = [t for t in load_dag(path, dag_id).tasks if t.task_type == "SageMakerTrainingOperator"]
+    training_tasks = [
+        t for t in load_dag(path, dag_id).tasks if t.task_type == "SageMakerTrainingOperator"
+    ]
     assert created == len(training_tasks)

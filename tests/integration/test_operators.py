@@ -22,7 +22,11 @@ def training_config(name: str) -> dict[str, Any]:
         "AlgorithmSpecification": {"TrainingImage": "img:1", "TrainingInputMode": "File"},
         "RoleArn": "arn:aws:iam::123456789012:role/training",
         "OutputDataConfig": {"S3OutputPath": "s3://bucket/models/"},
-        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": "{{ 1 }}", "VolumeSizeInGB": 10},
+        "ResourceConfig": {
+            "InstanceType": "ml.m5.large",
+            "InstanceCount": "{{ 1 }}",
+            "VolumeSizeInGB": 10,
+        },
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
     }
 
@@ -84,7 +88,10 @@ def test_waiting_modes_reach_success(
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferred"])
 def test_failed_job_fails_the_task_with_its_reason(
-    sim: SimulatorClient, deferrable: bool, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    sim: SimulatorClient,
+    deferrable: bool,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     reason = f"AlgorithmError: loss exploded {uuid.uuid4().hex[:6]}"
     sim.add_rule("it-", duration=2, outcome="Failed", failure_reason=reason)
@@ -133,7 +140,10 @@ def test_stopped_job_fails_the_task(
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["blocking", "deferred"])
 def test_exhausted_budget_fails_naming_job_and_status(
-    sim: SimulatorClient, deferrable: bool, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    sim: SimulatorClient,
+    deferrable: bool,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     sim.add_rule("it-", duration=60)
     started = time.monotonic()

@@ -11,7 +11,10 @@ ARN = "arn:aws:sagemaker:us-east-1:123456789012:training-job/{}"
 
 def client_error(code: str, operation: str, status: int = 400) -> ClientError:
     return ClientError(
-        {"Error": {"Code": code, "Message": f"simulated {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        {
+            "Error": {"Code": code, "Message": f"simulated {code}"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
         operation,
     )
 
@@ -26,19 +29,23 @@ class FakeSageMaker:
         self.create_errors: list[ClientError] = []
 
     def add_job(self, name: str, status: str, tags: dict[str, str] | None = None) -> None:
-        self.jobs[name] = {"TrainingJobName": name, "TrainingJobArn": ARN.format(name), "TrainingJobStatus": status}
+        self.jobs[name] = {
+            "TrainingJobName": name,
+            "TrainingJobArn": ARN.format(name),
+            "TrainingJobStatus": status,
+        }
         self.tags[ARN.format(name)] = [{"Key": k, "Value": v} for k, v in (tags or {}).items()]
 
     def count(self, operation: str) -> int:
         return sum(1 for op, _ in self.calls if op == operation)
 
-    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
         self.calls.append(("describe_training_job", {"TrainingJobName": TrainingJobName}))
         if TrainingJobName not in self.jobs:
             raise client_error("ValidationException", "DescribeTrainingJob")
         return dict(self.jobs[TrainingJobName])
 
-    def list_tags(self, ResourceArn: str) -> dict[str, Any]:  # noqa: N803
+    def list_tags(self, ResourceArn: str) -> dict[str, Any]:
         self.calls.append(("list_tags", {"ResourceArn": ResourceArn}))
         return {"Tags": self.tags.get(ResourceArn, [])}
 
@@ -52,7 +59,7 @@ class FakeSageMaker:
         self.add_job(name, "InProgress", {t["Key"]: t["Value"] for t in request.get("Tags", [])})
         return {"TrainingJobArn": ARN.format(name)}
 
-    def stop_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+    def stop_training_job(self, TrainingJobName: str) -> dict[str, Any]:
         self.calls.append(("stop_training_job", {"TrainingJobName": TrainingJobName}))
         job = self.jobs.get(TrainingJobName)
         if job is None or job["TrainingJobStatus"] != "InProgress":
@@ -73,7 +80,7 @@ class ScriptedAsyncClient:
         self.describes = 0
         self.stops: list[str] = []
 
-    async def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+    async def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
         self.describes += 1
         item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         if isinstance(item, BaseException):
@@ -82,6 +89,6 @@ class ScriptedAsyncClient:
             item = {"TrainingJobStatus": item, "SecondaryStatus": item}
         return {"TrainingJobName": TrainingJobName, **item}
 
-    async def stop_training_job(self, TrainingJobName: str) -> dict[str, Any]:  # noqa: N803
+    async def stop_training_job(self, TrainingJobName: str) -> dict[str, Any]:
         self.stops.append(TrainingJobName)
         return {}

@@ -13,8 +13,15 @@ def test_templated_numbers_and_booleans_are_coerced() -> None:
     config["EnableManagedSpotTraining"] = "true"
     config["StoppingCondition"]["MaxWaitTimeInSeconds"] = " 7200 "
     prepared = prepare_config(config)
-    assert prepared["ResourceConfig"] == {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10}
-    assert prepared["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    assert prepared["ResourceConfig"] == {
+        "InstanceType": "ml.m5.large",
+        "InstanceCount": 1,
+        "VolumeSizeInGB": 10,
+    }
+    assert prepared["StoppingCondition"] == {
+        "MaxRuntimeInSeconds": 3600,
+        "MaxWaitTimeInSeconds": 7200,
+    }
     assert prepared["EnableManagedSpotTraining"] is True
 
 
@@ -23,7 +30,12 @@ def test_hyperparameters_and_environment_become_strings() -> None:
     config["HyperParameters"] = {"epochs": 3, "lr": 0.5, "shuffle": True, "name": "x"}
     config["Environment"] = {"SEED": 7}
     prepared = prepare_config(config)
-    assert prepared["HyperParameters"] == {"epochs": "3", "lr": "0.5", "shuffle": "true", "name": "x"}
+    assert prepared["HyperParameters"] == {
+        "epochs": "3",
+        "lr": "0.5",
+        "shuffle": "true",
+        "name": "x",
+    }
     assert prepared["Environment"] == {"SEED": "7"}
 
 
@@ -45,7 +57,10 @@ def test_a_json_string_is_accepted() -> None:
         (42, "must be a dict"),
         ({**base_config(), "RoleArn": 5}, "RoleArn"),
         ({k: v for k, v in base_config().items() if k != "TrainingJobName"}, "TrainingJobName"),
-        ({**base_config(), "ResourceConfig": {"InstanceCount": "1.5x"}}, "ResourceConfig.InstanceCount"),
+        (
+            {**base_config(), "ResourceConfig": {"InstanceCount": "1.5x"}},
+            "ResourceConfig.InstanceCount",
+        ),
     ],
 )
 def test_bad_configs_name_the_problem(config: object, words: str) -> None:

@@ -14,12 +14,16 @@ class ScriptedSync(FakeSageMaker):
         super().__init__()
         self.script = script
 
-    def describe_training_job(self, TrainingJobName: str):  # noqa: N803
+    def describe_training_job(self, TrainingJobName: str):
         self.calls.append(("describe_training_job", {}))
         item = self.script.pop(0) if len(self.script) > 1 else self.script[0]
         if isinstance(item, BaseException):
             raise item
-        return {"TrainingJobName": TrainingJobName, "TrainingJobStatus": item, "SecondaryStatus": item}
+        return {
+            "TrainingJobName": TrainingJobName,
+            "TrainingJobStatus": item,
+            "SecondaryStatus": item,
+        }
 
 
 @pytest.fixture
@@ -29,7 +33,9 @@ def hook(monkeypatch: pytest.MonkeyPatch) -> SageMakerHook:
 
 
 def test_blocking_wait_follows_the_job_to_its_end(hook: SageMakerHook) -> None:
-    hook.client = ScriptedSync(["InProgress", client_error("ThrottlingException", "x"), "Completed"])
+    hook.client = ScriptedSync(
+        ["InProgress", client_error("ThrottlingException", "x"), "Completed"]
+    )
     event = hook.wait(JobWatch("job", time.time() + 10), check_interval=0.01)
     assert event["status"] == "success"
 

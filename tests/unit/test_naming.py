@@ -100,7 +100,13 @@ def test_truncation_never_leaves_a_double_hyphen_before_the_suffix() -> None:
 
 @pytest.mark.parametrize(
     ("name", "problem"),
-    [("", "1 to 63"), ("a" * 64, "64 characters"), ("bad_name", "invalid"), ("-x", "invalid"), (5, "string")],
+    [
+        ("", "1 to 63"),
+        ("a" * 64, "64 characters"),
+        ("bad_name", "invalid"),
+        ("-x", "invalid"),
+        (5, "string"),
+    ],
 )
 def test_invalid_names_are_rejected_with_the_field_named(name: object, problem: str) -> None:
     with pytest.raises(InvalidJobNameError, match="TrainingJobName") as err:

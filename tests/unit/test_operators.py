@@ -6,7 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException, TaskDeferred
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    TaskDeferred,
+)
 
 from sagemaker_async.operators import DEFERRAL_GRACE, SageMakerTrainingOperator
 from sagemaker_async.ownership import identity_tags
@@ -19,7 +24,11 @@ def base_config(name: str = "job") -> dict[str, Any]:
         "AlgorithmSpecification": {"TrainingImage": "img:latest", "TrainingInputMode": "File"},
         "RoleArn": "arn:aws:iam::123456789012:role/training",
         "OutputDataConfig": {"S3OutputPath": "s3://bucket/out"},
-        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": "1", "VolumeSizeInGB": "10"},
+        "ResourceConfig": {
+            "InstanceType": "ml.m5.large",
+            "InstanceCount": "1",
+            "VolumeSizeInGB": "10",
+        },
         "StoppingCondition": {"MaxRuntimeInSeconds": "3600"},
         "HyperParameters": {"epochs": 3, "lr": 0.1},
     }
@@ -45,7 +54,9 @@ THEIRS = identity_tags(FakeTI(dag_id="other_dag"))
 def make_operator(fake: FakeSageMaker, **kwargs: Any) -> SageMakerTrainingOperator:
     kwargs.setdefault("config", base_config())
     kwargs.setdefault("wait_for_completion", False)
-    op = SageMakerTrainingOperator(task_id="train", aws_conn_id=None, region_name="us-east-1", **kwargs)
+    op = SageMakerTrainingOperator(
+        task_id="train", aws_conn_id=None, region_name="us-east-1", **kwargs
+    )
     op.hook.client = fake
     return op
 
@@ -96,7 +107,9 @@ def test_max_ingestion_time_sets_the_budget() -> None:
     op = make_operator(FakeSageMaker(), wait_for_completion=True, max_ingestion_time=7200)
     with pytest.raises(TaskDeferred) as deferred:
         run(op)
-    assert deferred.value.trigger.serialize()[1]["deadline"] == pytest.approx(time.time() + 7200, abs=5)
+    assert deferred.value.trigger.serialize()[1]["deadline"] == pytest.approx(
+        time.time() + 7200, abs=5
+    )
 
 
 def test_own_running_job_is_reattached_without_a_second_create() -> None:
@@ -245,7 +258,9 @@ def event(status: str, message: str = "msg") -> dict[str, Any]:
 def test_unsuccessful_events_fail_the_task_with_their_message(status: str) -> None:
     op = make_operator(FakeSageMaker())
     with pytest.raises(AirflowException, match="AlgorithmError: boom"):
-        op.execute_complete({"ti": FakeTI()}, event(status, "Training job job failed: AlgorithmError: boom"))
+        op.execute_complete(
+            {"ti": FakeTI()}, event(status, "Training job job failed: AlgorithmError: boom")
+        )
 
 
 def test_timeout_on_the_last_try_stops_the_job() -> None:

@@ -49,7 +49,9 @@ async def first_event(trigger: SageMakerTrainingTrigger) -> dict[str, Any]:
 
 
 def test_serialize_round_trip_rebuilds_an_identical_trigger() -> None:
-    trigger = make_trigger(verify="/etc/ca.pem", botocore_config={"read_timeout": 5}, print_log=False)
+    trigger = make_trigger(
+        verify="/etc/ca.pem", botocore_config={"read_timeout": 5}, print_log=False
+    )
     classpath, kwargs = trigger.serialize()
     assert classpath == "sagemaker_async.triggers.SageMakerTrainingTrigger"
     module, name = classpath.rsplit(".", 1)
@@ -59,16 +61,28 @@ def test_serialize_round_trip_rebuilds_an_identical_trigger() -> None:
 
 def test_serialized_kwargs_hold_no_credentials() -> None:
     _, kwargs = make_trigger(aws_conn_id="aws_prod").serialize()
-    forbidden = {"aws_access_key_id", "aws_secret_access_key", "aws_session_token", "password", "config"}
+    forbidden = {
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "password",
+        "config",
+    }
     assert forbidden.isdisjoint(kwargs)
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("final", "reason", "status"),
-    [("Completed", None, "success"), ("Failed", "AlgorithmError: boom", "failed"), ("Stopped", None, "stopped")],
+    [
+        ("Completed", None, "success"),
+        ("Failed", "AlgorithmError: boom", "failed"),
+        ("Stopped", None, "stopped"),
+    ],
 )
-async def test_terminal_status_becomes_its_event(use_client, final: str, reason: str | None, status: str) -> None:
+async def test_terminal_status_becomes_its_event(
+    use_client, final: str, reason: str | None, status: str
+) -> None:
     done = {"TrainingJobStatus": final, "SecondaryStatus": final, "FailureReason": reason}
     client = use_client(ScriptedAsyncClient(["InProgress", "InProgress", done]))
     event = await first_event(make_trigger())
@@ -81,7 +95,9 @@ async def test_terminal_status_becomes_its_event(use_client, final: str, reason:
 
 @pytest.mark.asyncio
 async def test_deadline_gives_timeout_event_naming_last_status(use_client) -> None:
-    use_client(ScriptedAsyncClient([{"TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}]))
+    use_client(
+        ScriptedAsyncClient([{"TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}])
+    )
     event = await first_event(make_trigger(deadline=time.time() + 0.2, check_interval=0.05))
     assert event["status"] == "timeout"
     assert "job" in event["message"] and "InProgress (Training)" in event["message"]
@@ -113,7 +129,9 @@ async def test_rebuilt_trigger_keeps_the_original_deadline(use_client) -> None:
         asyncio.TimeoutError(),
     ],
 )
-async def test_transient_errors_are_retried_without_spending_the_budget(use_client, transient) -> None:
+async def test_transient_errors_are_retried_without_spending_the_budget(
+    use_client, transient
+) -> None:
     client = use_client(ScriptedAsyncClient([transient] * 5 + ["Completed"]))
     event = await first_event(make_trigger())
     assert event["status"] == "success"
@@ -136,7 +154,9 @@ async def test_transient_errors_until_the_deadline_end_in_timeout(use_client) ->
         ("ValidationException", "not found"),
     ],
 )
-async def test_final_errors_end_the_wait_with_an_error_event(use_client, code: str, words: str) -> None:
+async def test_final_errors_end_the_wait_with_an_error_event(
+    use_client, code: str, words: str
+) -> None:
     client = use_client(ScriptedAsyncClient([client_error(code, "DescribeTrainingJob")]))
     event = await first_event(make_trigger())
     assert event["status"] == "error"

@@ -1,0 +1,304 @@
+"""Simulated training jobs: plans, the clock-driven lifecycle and the thread-safe job store."""
+
+from __future__ import annotations
+
+import copy
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+ACCOUNT_ID = "123456789012"
+DEFAULT_FAILURE_REASON = "AlgorithmError: simulated failure"
+OUTCOMES = ("Completed", "Failed")
+TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
+NOT_FOUND = "Requested resource not found."
+
+_NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+# Share of the planned duration spent in each InProgress secondary status.
+_PHASES: tuple[tuple[str, float, str], ...] = (
+    ("Starting", 0.0, "Preparing the instances for training"),
+    ("Downloading", 0.1, "Downloading input data"),
+    ("Training", 0.2, "Training image download completed. Training in progress."),
+    ("Uploading", 0.9, "Uploading generated training model"),
+)
+_MESSAGES = {
+    "Completed": "Training job completed",
+    "Failed": "Training job failed",
+    "Stopping": "Stopping the training job",
+    "Stopped": "Training job stopped",
+}
+_REQUIRED = (
+    "AlgorithmSpecification",
+    "RoleArn",
+    "OutputDataConfig",
+    "ResourceConfig",
+    "StoppingCondition",
+)
+
+
+class SageMakerError(Exception):
+    """An error answered the way SageMaker does: an error code plus a message.
+
+    :param code: the AWS error code (``__type``), e.g. ``ValidationException``.
+    :param message: the human-readable message.
+    :param status: the HTTP status code.
+    """
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How jobs whose name starts with ``name_prefix`` behave; ``None`` keeps the default."""
+
+    name_prefix: str
+    duration: float | None = None
+    outcome: str = "Completed"
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A job's fate, fixed when it is created."""
+
+    duration: float
+    outcome: str
+    failure_reason: str
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One secondary status with the time it began."""
+
+    status: str
+    start: float
+    message: str
+
+
+@dataclass
+class TrainingJob:
+    """A training job; everything observable is derived from the clock at read time."""
+
+    name: str
+    arn: str
+    region: str
+    request: dict[str, Any]
+    created_at: float
+    plan: Plan
+    stop_delay: float
+    tags: dict[str, str] = field(default_factory=dict)
+    stop_requested_at: float | None = None
+
+    def timeline(self) -> list[Transition]:
+        """Every secondary status the job will go through, including future ones."""
+        start, duration = self.created_at, self.plan.duration
+        steps = [Transition(s, start + share * duration, m) for s, share, m in _PHASES]
+        stop = self.stop_requested_at
+        if stop is None:
+            end = Transition(self.plan.outcome, start + duration, _MESSAGES[self.plan.outcome])
+            return [*steps, end]
+        kept = [t for t in steps if t.start < stop] or steps[:1]
+        return [
+            *kept,
+            Transition("Stopping", stop, _MESSAGES["Stopping"]),
+            Transition("Stopped", stop + self.stop_delay, _MESSAGES["Stopped"]),
+        ]
+
+    def transitions(self, now: float) -> list[Transition]:
+        """The secondary statuses reached by ``now``."""
+        return [t for t in self.timeline() if t.start <= now] or self.timeline()[:1]
+
+    def secondary_status(self, now: float) -> str:
+        """The current ``SecondaryStatus``."""
+        return self.transitions(now)[-1].status
+
+    def status(self, now: float) -> str:
+        """The current ``TrainingJobStatus``."""
+        secondary = self.secondary_status(now)
+        if secondary in TERMINAL or secondary == "Stopping":
+            return secondary
+        return "InProgress"
+
+    def end_time(self, now: float) -> float | None:
+        """When the job reached its terminal status, or ``None`` while it has not."""
+        last = self.transitions(now)[-1]
+        return last.start if last.status in TERMINAL else None
+
+    def training_start(self, now: float) -> float | None:
+        """When the instances were ready (the end of ``Starting``), if that happened."""
+        return next((t.start for t in self.transitions(now) if t.status == "Downloading"), None)
+
+
+def validate_create(request: dict[str, Any]) -> str:
+    """Check a CreateTrainingJob request the way SageMaker would; return the job name."""
+    name = request.get("TrainingJobName")
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise SageMakerError(
+            "ValidationException",
+            f"1 validation error detected: Value '{name}' at 'trainingJobName' failed to "
+            "satisfy constraint: Member must satisfy regular expression pattern: "
+            "^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+        )
+    missing = [key for key in _REQUIRED if key not in request]
+    if missing:
+        raise SageMakerError("ValidationException", f"Missing required field(s): {missing}")
+    if "S3OutputPath" not in request["OutputDataConfig"]:
+        raise SageMakerError("ValidationException", "OutputDataConfig.S3OutputPath is required")
+    return name
+
+
+def training_job_arn(region: str, name: str) -> str:
+    """The ARN SageMaker gives a training job."""
+    return f"arn:aws:sagemaker:{region}:{ACCOUNT_ID}:training-job/{name}"
+
+
+class JobStore:
+    """Thread-safe home of the simulated jobs, the plan rules and the call counters.
+
+    :param default_duration: seconds a job stays ``InProgress`` when no rule matches.
+    :param stop_delay: seconds a stopped job stays ``Stopping`` before it is ``Stopped``.
+    :param clock: the time source (epoch seconds).
+    """
+
+    def __init__(
+        self,
+        default_duration: float = 5.0,
+        stop_delay: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.default_duration = default_duration
+        self.stop_delay = stop_delay
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._jobs: dict[str, TrainingJob] = {}
+        self._rules: list[Rule] = []
+        self._calls: Counter[str] = Counter()
+        self._job_calls: dict[str, Counter[str]] = {}
+
+    def add_rule(self, rule: Rule) -> None:
+        """Add a plan rule; later rules win over earlier ones."""
+        if rule.outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, not {rule.outcome!r}")
+        if rule.duration is not None and rule.duration < 0:
+            raise ValueError("duration must not be negative")
+        with self._lock:
+            self._rules.append(rule)
+
+    def plan_for(self, name: str) -> Plan:
+        """The plan a job of this name gets: the newest matching rule over the defaults."""
+        with self._lock:
+            rule = next((r for r in reversed(self._rules) if name.startswith(r.name_prefix)), None)
+        if rule is None:
+            return Plan(self.default_duration, "Completed", DEFAULT_FAILURE_REASON)
+        duration = self.default_duration if rule.duration is None else rule.duration
+        reason = rule.failure_reason or DEFAULT_FAILURE_REASON
+        return Plan(duration, rule.outcome, reason)
+
+    def count(self, operation: str, job_name: str | None) -> None:
+        """Record one received SageMaker call (also per job when it names one)."""
+        with self._lock:
+            self._calls[operation] += 1
+            if job_name is not None:
+                self._job_calls.setdefault(job_name, Counter())[operation] += 1
+
+    def calls(self) -> dict[str, int]:
+        """Totals of every SageMaker operation received."""
+        with self._lock:
+            return dict(self._calls)
+
+    def create(self, request: dict[str, Any], region: str) -> TrainingJob:
+        """Create a job from a CreateTrainingJob request."""
+        name = validate_create(request)
+        tags = {str(t["Key"]): str(t.get("Value", "")) for t in request.get("Tags", [])}
+        with self._lock:
+            if name in self._jobs:
+                raise SageMakerError(
+                    "ResourceInUse",
+                    "Training job names must be unique within an AWS account and region, and a "
+                    f"training job with this name already exists ({self._jobs[name].arn})",
+                )
+            job = TrainingJob(
+                name=name,
+                arn=training_job_arn(region, name),
+                region=region,
+                request=copy.deepcopy(request),
+                created_at=self.clock(),
+                plan=self.plan_for(name),
+                stop_delay=self.stop_delay,
+                tags=tags,
+            )
+            self._jobs[name] = job
+            return job
+
+    def get(self, name: str) -> TrainingJob:
+        """The job called ``name``; SageMaker's not-found error if there is none."""
+        with self._lock:
+            job = self._jobs.get(name)
+        if job is None:
+            raise SageMakerError("ValidationException", NOT_FOUND)
+        return job
+
+    def stop(self, name: str) -> TrainingJob:
+        """Ask a running job to stop; stopping a stopping job again is a no-op."""
+        with self._lock:
+            job = self.get(name)
+            now = self.clock()
+            status = job.status(now)
+            if status in TERMINAL:
+                raise SageMakerError(
+                    "ValidationException",
+                    f"The request was rejected because the training job is in status {status} "
+                    "and is not in progress.",
+                )
+            if job.stop_requested_at is None:
+                job.stop_requested_at = now
+            return job
+
+    def add_tags(self, name: str, tags: dict[str, str]) -> None:
+        """Add or overwrite tags on a job."""
+        with self._lock:
+            self.get(name).tags.update(tags)
+
+    def delete_tags(self, name: str, keys: list[str]) -> None:
+        """Remove tags from a job; unknown keys are ignored, as SageMaker does."""
+        with self._lock:
+            job = self.get(name)
+            for key in keys:
+                job.tags.pop(key, None)
+
+    def tags(self, name: str) -> dict[str, str]:
+        """A copy of a job's tags."""
+        with self._lock:
+            return dict(self.get(name).tags)
+
+    def jobs(self) -> list[TrainingJob]:
+        """A snapshot of all jobs, oldest first."""
+        with self._lock:
+            return list(self._jobs.values())
+
+    def job_calls(self, name: str) -> dict[str, int]:
+        """The calls received that named this job."""
+        with self._lock:
+            return dict(self._job_calls.get(name, {}))
+
+    def is_current(self, job: TrainingJob) -> bool:
+        """Whether ``job`` is still in the store (not forgotten by a reset)."""
+        with self._lock:
+            return self._jobs.get(job.name) is job
+
+    def reset(self) -> None:
+        """Forget every job, rule and counter."""
+        with self._lock:
+            self._jobs.clear()
+            self._rules.clear()
+            self._calls.clear()
+            self._job_calls.clear()

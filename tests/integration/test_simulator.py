@@ -1,0 +1,293 @@
+"""The SageMaker simulator, driven through plain boto3 / aiobotocore clients and its CLI."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aiobotocore.session import get_session
+from botocore.exceptions import ClientError
+
+from sagemaker_async.testing import SageMakerSimulator, SimulatorClient
+from sagemaker_async.testing.control import SimulatorControlError
+
+REGION = "us-east-1"
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+IN_PROGRESS_ORDER = ["Starting", "Downloading", "Training", "Uploading"]
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SageMakerSimulator]:
+    with SageMakerSimulator(default_duration=2.0, stop_delay=0.5) as sim:
+        yield sim
+
+
+@pytest.fixture
+def control(server: SageMakerSimulator) -> SimulatorClient:
+    client = server.client
+    client.reset()
+    return client
+
+
+@pytest.fixture
+def sm(server: SageMakerSimulator, control: SimulatorClient) -> Any:
+    return aws_client("sagemaker", server.endpoint_url)
+
+
+@pytest.fixture
+def logs(server: SageMakerSimulator) -> Any:
+    return aws_client("logs", server.endpoint_url)
+
+
+def aws_client(service: str, endpoint_url: str) -> Any:
+    return boto3.client(  # type: ignore[call-overload]
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def training_request(name: str, **extra: Any) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": "img:latest", "TrainingInputMode": "File"},
+        "RoleArn": "arn:aws:iam::123456789012:role/x",
+        "OutputDataConfig": {"S3OutputPath": "s3://bucket/output/"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+    }
+    request.update(extra)
+    return request
+
+
+def wait_for(sm: Any, name: str, statuses: set[str], timeout: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job: dict[str, Any] = sm.describe_training_job(TrainingJobName=name)
+        if job["TrainingJobStatus"] in statuses or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
+
+
+def error_code(err: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(err.value.response["Error"]["Code"])
+
+
+def test_health(server: SageMakerSimulator, control: SimulatorClient) -> None:
+    assert control.health()
+    assert server.endpoint_url == f"http://127.0.0.1:{server.port}"
+    assert not SimulatorClient("http://127.0.0.1:9", timeout=1.0).health()
+
+
+def test_job_progresses_then_completes(sm: Any) -> None:
+    sm.create_training_job(**training_request("progress", HyperParameters={"epochs": "3"}))
+    seen: list[str] = []
+    job = wait_for(sm, "progress", {"InProgress"})
+    while job["TrainingJobStatus"] == "InProgress":
+        if not seen or seen[-1] != job["SecondaryStatus"]:
+            seen.append(job["SecondaryStatus"])
+        assert "ModelArtifacts" not in job and "TrainingEndTime" not in job
+        time.sleep(0.05)
+        job = sm.describe_training_job(TrainingJobName="progress")
+
+    assert seen == [s for s in IN_PROGRESS_ORDER if s in seen] and len(seen) >= 3
+    assert job["TrainingJobStatus"] == job["SecondaryStatus"] == "Completed"
+    transitions = [t["Status"] for t in job["SecondaryStatusTransitions"]]
+    assert transitions == [*IN_PROGRESS_ORDER, "Completed"]
+    assert job["ModelArtifacts"]["S3ModelArtifacts"] == (
+        "s3://bucket/output/progress/output/model.tar.gz"
+    )
+    assert isinstance(job["BillableTimeInSeconds"], int) and job["BillableTimeInSeconds"] >= 1
+    assert isinstance(job["TrainingTimeInSeconds"], int)
+    assert job["TrainingEndTime"] > job["TrainingStartTime"] > job["CreationTime"]
+    assert job["HyperParameters"] == {"epochs": "3"}
+    assert job["TrainingJobArn"] == "arn:aws:sagemaker:us-east-1:123456789012:training-job/progress"
+    assert job["FinalMetricDataList"][0]["MetricName"] == "train:loss"
+
+
+def test_rules_choose_outcome_newest_match_wins(sm: Any, control: SimulatorClient) -> None:
+    control.add_rule("", duration=1.0)
+    control.add_rule("fail-", duration=1.0, outcome="Failed", failure_reason="AlgorithmError: boom")
+    sm.create_training_job(**training_request("fail-1"))
+    sm.create_training_job(**training_request("ok-1"))
+
+    failed = wait_for(sm, "fail-1", {"Completed", "Failed", "Stopped"})
+    assert failed["TrainingJobStatus"] == failed["SecondaryStatus"] == "Failed"
+    assert failed["FailureReason"] == "AlgorithmError: boom"
+    assert "ModelArtifacts" not in failed
+    assert wait_for(sm, "ok-1", {"Completed", "Failed"})["TrainingJobStatus"] == "Completed"
+
+
+def test_bad_rule_is_rejected(control: SimulatorClient) -> None:
+    with pytest.raises(SimulatorControlError):
+        control.add_rule("x", outcome="Exploded")
+
+
+def test_stop_goes_through_stopping_to_stopped(sm: Any, control: SimulatorClient) -> None:
+    control.add_rule("long-", duration=30.0)
+    sm.create_training_job(**training_request("long-1"))
+    sm.stop_training_job(TrainingJobName="long-1")
+
+    stopping = sm.describe_training_job(TrainingJobName="long-1")
+    assert stopping["TrainingJobStatus"] == stopping["SecondaryStatus"] == "Stopping"
+    sm.stop_training_job(TrainingJobName="long-1")  # again while stopping: accepted
+    stopped = wait_for(sm, "long-1", {"Stopped"}, timeout=5.0)
+    assert stopped["SecondaryStatus"] == "Stopped"
+    assert "TrainingEndTime" in stopped and "ModelArtifacts" not in stopped
+    assert [t["Status"] for t in stopped["SecondaryStatusTransitions"]][-2:] == [
+        "Stopping",
+        "Stopped",
+    ]
+    with pytest.raises(ClientError) as err:
+        sm.stop_training_job(TrainingJobName="long-1")
+    assert error_code(err) == "ValidationException"
+    assert "not in progress" in str(err.value)
+
+
+def test_duplicate_create_is_resource_in_use(sm: Any) -> None:
+    sm.create_training_job(**training_request("dup"))
+    with pytest.raises(ClientError) as err:
+        sm.create_training_job(**training_request("dup"))
+    assert error_code(err) == "ResourceInUse"
+
+
+def test_unknown_job_is_validation_exception(sm: Any) -> None:
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:training-job/nope"
+    calls: list[Callable[[], Any]] = [
+        lambda: sm.describe_training_job(TrainingJobName="nope"),
+        lambda: sm.stop_training_job(TrainingJobName="nope"),
+        lambda: sm.list_tags(ResourceArn=arn),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as err:
+            call()
+        assert error_code(err) == "ValidationException"
+        assert err.value.response["Error"]["Message"] == "Requested resource not found."
+
+
+def test_tags(sm: Any, control: SimulatorClient) -> None:
+    tags = [{"Key": "dag_id", "Value": "d"}, {"Key": "task_id", "Value": "t"}]
+    arn = sm.create_training_job(**training_request("tagged", Tags=tags))["TrainingJobArn"]
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == tags
+
+    sm.add_tags(ResourceArn=arn, Tags=[{"Key": "extra", "Value": "1"}])
+    sm.delete_tags(ResourceArn=arn, TagKeys=["task_id"])
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == [tags[0], {"Key": "extra", "Value": "1"}]
+    job = control.job("tagged")
+    assert job is not None and job["tags"] == {"dag_id": "d", "extra": "1"}
+
+
+def test_call_counts_per_job_and_total(sm: Any, control: SimulatorClient) -> None:
+    with pytest.raises(ClientError):
+        sm.describe_training_job(TrainingJobName="counted")  # a look-up before creating
+    sm.create_training_job(**training_request("counted"))
+    sm.create_training_job(**training_request("other"))
+    for _ in range(3):
+        sm.describe_training_job(TrainingJobName="counted")
+    sm.stop_training_job(TrainingJobName="counted")
+    sm.list_training_jobs()
+
+    job = control.job("counted")
+    assert job is not None and job["status"] == "Stopping"
+    assert job["calls"] == {"CreateTrainingJob": 1, "DescribeTrainingJob": 4, "StopTrainingJob": 1}
+    assert control.calls() == {
+        "CreateTrainingJob": 2,
+        "DescribeTrainingJob": 4,
+        "StopTrainingJob": 1,
+        "ListTrainingJobs": 1,
+    }
+    control.reset()
+    assert control.calls() == {} and control.jobs() == [] and control.job("counted") is None
+
+
+def test_list_training_jobs_filters_and_pages(sm: Any, control: SimulatorClient) -> None:
+    control.add_rule("quick-", duration=0.0)
+    for name in ("quick-a", "quick-b", "slow-a"):
+        sm.create_training_job(**training_request(name))
+
+    done = sm.list_training_jobs(StatusEquals="Completed")["TrainingJobSummaries"]
+    assert sorted(j["TrainingJobName"] for j in done) == ["quick-a", "quick-b"]
+    query = {"NameContains": "-A", "MaxResults": 1, "SortOrder": "Ascending"}
+    first = sm.list_training_jobs(**query)
+    assert [j["TrainingJobName"] for j in first["TrainingJobSummaries"]] == ["quick-a"]
+    rest = sm.list_training_jobs(**query, NextToken=first["NextToken"])
+    assert [j["TrainingJobName"] for j in rest["TrainingJobSummaries"]] == ["slow-a"]
+    assert "NextToken" not in rest
+
+
+def test_logs_stream_has_lines(sm: Any, logs: Any, control: SimulatorClient) -> None:
+    control.add_rule("logged", duration=2.0)
+    sm.create_training_job(**training_request("logged"))
+    created = control.job("logged")
+    assert created is not None
+    assert wait_for(sm, "logged", {"Completed"})["TrainingJobStatus"] == "Completed"
+
+    streams = logs.describe_log_streams(logGroupName=LOG_GROUP, logStreamNamePrefix="logged/")
+    names = [s["logStreamName"] for s in streams["logStreams"]]
+    assert names == [f"logged/algo-1-{int(created['created_at'])}"]
+    events = logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=names[0], startFromHead=True)
+    lines = [e["message"] for e in events["events"]]
+    assert lines[0].startswith("[Starting]") and lines[-1].startswith("[Completed]")
+    assert any(line.startswith("epoch 1 loss=") for line in lines)
+
+
+def test_other_services_pass_through_to_moto(server: SageMakerSimulator) -> None:
+    sts = aws_client("sts", server.endpoint_url)
+    assert sts.get_caller_identity()["Account"] == "123456789012"
+
+
+@pytest.mark.asyncio
+async def test_aiobotocore_describe(server: SageMakerSimulator, sm: Any) -> None:
+    sm.create_training_job(**training_request("async-1"))
+    session = get_session()
+    async with session.create_client(
+        "sagemaker",
+        region_name=REGION,
+        endpoint_url=server.endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ) as client:
+        job = await client.describe_training_job(TrainingJobName="async-1")
+        with pytest.raises(ClientError) as err:
+            await client.describe_training_job(TrainingJobName="missing")
+    assert job["TrainingJobStatus"] == "InProgress"
+    assert error_code(err) == "ValidationException"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_cli_serves_until_sigterm() -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sagemaker_async.testing", "--port", str(port), "--duration", "1"],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert SimulatorClient(f"http://127.0.0.1:{port}").wait_until_healthy(timeout=30.0)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == (
+            f"sagemaker-simulator listening on http://127.0.0.1:{port}"
+        )
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
