@@ -77,6 +77,12 @@ class SageMakerTrainingTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         watch = JobWatch(self.job_name, self.deadline)
+        self.log.info(
+            "Polling training job %s every %ss, for %.0fs more at most",
+            self.job_name,
+            self.check_interval,
+            max(watch.remaining(), 0.0),
+        )
         try:
             settings = await self._settings()
             async with open_client(settings) as client:

@@ -1,0 +1,316 @@
+"""A real Airflow 3 stack on loopback for end-to-end tests and ``make demo``.
+
+It starts the SageMaker simulator (optionally), then ``airflow api-server``, ``scheduler``,
+``dag-processor`` and ``triggerer`` with an Airflow home in a scratch folder (SQLite,
+LocalExecutor, no examples), waits for conditions with bounded timeouts, and stops every
+process it started by pid. Each process writes its output to a file, so a failing test can
+show what every process said.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+AIRFLOW_PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class StackError(RuntimeError):
+    """The stack could not start, or a condition was not met in time."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
+    """Call ``check`` until it returns something truthy; :class:`StackError` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise StackError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Process:
+    """One child process in its own session, so stopping it also stops what it forked."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log = log_path.open("ab")
+        self.popen = subprocess.Popen(
+            argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, grace: float = 15.0) -> int | None:
+        """SIGTERM the process group, SIGKILL it if still there after ``grace`` seconds."""
+        if self.alive():
+            self._signal(signal.SIGTERM)
+            try:
+                self.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.popen.wait(10)
+        # Children that outlived their parent (task runners, gunicorn workers) go too.
+        self._signal(signal.SIGKILL)
+        self._log.close()
+        return self.popen.returncode
+
+    def _signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, sig)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class AirflowStack:
+    """Airflow home, processes and a REST client for one end-to-end run.
+
+    :param home: scratch folder for the Airflow home (created, emptied first).
+    :param dag_files: DAG files copied into the DAGs folder.
+    :param simulator_url: the SageMaker simulator endpoint ``aws_default`` points at.
+    :param parallelism: ``[core] parallelism``, the number of executor slots.
+    :param extra_env: more environment for every process (e.g. DAG settings).
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        dag_files: Iterable[Path],
+        simulator_url: str,
+        parallelism: int = 4,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.home = home
+        self.dag_files = list(dag_files)
+        self.simulator_url = simulator_url
+        self.port = free_port()
+        self.password = secrets.token_urlsafe(12)
+        self.processes: dict[str, Process] = {}
+        self.retired: list[Process] = []
+        self.env = self._environment(parallelism, extra_env or {})
+        self._token: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def dags_folder(self) -> Path:
+        return self.home / "dags"
+
+    def _environment(self, parallelism: int, extra: dict[str, str]) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))}
+        connection = {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing",
+            "extra": {"region_name": "us-east-1", "endpoint_url": self.simulator_url},
+        }
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(
+                    self.home / "passwords.json"
+                ),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API__BASE_URL": self.url,
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+                # Only the runs a test triggers: no scheduled runs appearing on their own.
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(extra)
+        return env
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self, timeout: float = 180.0) -> AirflowStack:
+        if self.home.exists():
+            shutil.rmtree(self.home)
+        (self.home / "process-logs").mkdir(parents=True)
+        self.dags_folder.mkdir()
+        for path in self.dag_files:
+            shutil.copy(path, self.dags_folder)
+        (self.home / "passwords.json").write_text(json.dumps({"admin": self.password}))
+        self._run_once(["db", "migrate"], timeout)
+        for name in AIRFLOW_PROCESSES:
+            self.start_process(name)
+        wait_for(self._api_healthy, timeout, "the api-server to answer")
+        return self
+
+    def _run_once(self, args: list[str], timeout: float) -> None:
+        log = self.home / "process-logs" / f"{args[0]}-{args[1]}.log"
+        with log.open("wb") as out:
+            done = subprocess.run(
+                [self.airflow, *args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+            )
+        if done.returncode != 0:
+            raise StackError(f"airflow {' '.join(args)} failed:\n{log.read_text()[-3000:]}")
+
+    @property
+    def airflow(self) -> str:
+        return str(Path(sys.executable).with_name("airflow"))
+
+    def start_process(self, name: str) -> Process:
+        n = sum(1 for p in self.retired if p.name == name)
+        log = self.home / "process-logs" / (f"{name}.log" if n == 0 else f"{name}-{n}.log")
+        argv = [self.airflow, name]
+        self.processes[name] = Process(name, argv, self.env, log)
+        return self.processes[name]
+
+    def stop_process(self, name: str, grace: float = 15.0) -> int | None:
+        process = self.processes.pop(name)
+        self.retired.append(process)
+        return process.stop(grace)
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.stop_process(name)
+
+    def __enter__(self) -> AirflowStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def process_output(self, tail: int = 4000) -> str:
+        """The end of every process's output, for a failure report."""
+        parts = []
+        for process in [*self.retired, *self.processes.values()]:
+            parts.append(
+                f"===== {process.name} (pid {process.pid}) =====\n{process.output()[-tail:]}"
+            )
+        return "\n".join(parts)
+
+    # --- REST API --------------------------------------------------------------------------
+
+    def _api_healthy(self) -> bool:
+        try:
+            with _OPENER.open(f"{self.url}/api/v2/monitor/health", timeout=5) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _login(self) -> str:
+        body = json.dumps({"username": "admin", "password": self.password}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/auth/token", data=body, headers={"Content-Type": "application/json"}
+        )
+        with _OPENER.open(request, timeout=30) as response:
+            return str(json.load(response)["access_token"])
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the public REST API (``/api/v2``) as the admin user."""
+        if self._token is None:
+            self._token = self._login()
+        request = urllib.request.Request(
+            f"{self.url}/api/v2{path}",
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
+        )
+        try:
+            with _OPENER.open(request, timeout=30) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as err:
+            raise StackError(f"{method} {path} -> {err.code}: {err.read()[:500]!r}") from None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> None:
+        def parsed() -> bool:
+            try:
+                return bool(self.api("GET", f"/dags/{dag_id}"))
+            except StackError:
+                return False
+
+        wait_for(parsed, timeout, f"DAG {dag_id} to be parsed", interval=1.0)
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        self.wait_for_dag(dag_id)
+        # A logical date, so templates such as {{ ds }} render as in a scheduled run.
+        body = {"logical_date": datetime.now(timezone.utc).isoformat(), "conf": conf or {}}
+        run = self.api("POST", f"/dags/{dag_id}/dagRuns", body)
+        return str(run["dag_run_id"])
+
+    def dag_run_state(self, dag_id: str, run_id: str) -> str:
+        return str(self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
+
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+        answer = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return {ti["task_id"]: ti for ti in answer["task_instances"]}
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        return {task: ti["state"] for task, ti in self.task_instances(dag_id, run_id).items()}
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> str:
+        """Wait until the run is finished; return its state."""
+        return wait_for(
+            lambda: (s := self.dag_run_state(dag_id, run_id)) in ("success", "failed") and s,
+            timeout,
+            f"run {run_id} of {dag_id} to finish",
+            interval=1.0,
+        )
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        return self.api("GET", f"{path}?deserialize=true&stringify=false")["value"]
+
+    def task_log_files(self, dag_id: str, run_id: str, task_id: str) -> list[Path]:
+        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        return sorted(folder.glob("*")) if folder.exists() else []
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
+        return "\n".join(
+            p.read_text(errors="replace") for p in self.task_log_files(dag_id, run_id, task_id)
+        )
