@@ -29,8 +29,8 @@ lint: $(STAMP)  ## ruff check, ruff format --check and mypy --strict on the pack
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict sagemaker_async
 
-demo: $(STAMP)  ## Run the example DAG against the SageMaker simulator
-	$(BIN)/python -m sagemaker_async.demo
+demo: $(STAMP)  ## The example DAG through a real Airflow stack and the SageMaker simulator (KEEP=1 keeps it up)
+	KEEP=$(KEEP) $(BIN)/python -m tests.e2e.demo
 
 clean:  ## Remove .venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,128 @@
+"""The operator through a real scheduler, LocalExecutor and a separate triggerer process."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from sagemaker_async.testing import SageMakerSimulator
+from tests.e2e.stack import AirflowStack, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def jobs_with_prefix(sim: SageMakerSimulator, prefix: str) -> list[dict[str, Any]]:
+    return [job for job in sim.client.jobs() if job["name"].startswith(prefix)]
+
+
+def parse_time(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def test_deferred_tasks_release_the_only_worker_slot(
+    stack: AirflowStack, e2e_simulator: SageMakerSimulator
+) -> None:
+    # One executor slot; six jobs of 45 s can only all be running at once if every task
+    # gave its slot back while its job trains.
+    e2e_simulator.add_rule("e2e-six-", duration=45)
+    run_id = stack.trigger("e2e_six_jobs")
+
+    def all_six_in_progress() -> bool:
+        jobs = jobs_with_prefix(e2e_simulator, "e2e-six-")
+        return len(jobs) == 6 and all(job["status"] == "InProgress" for job in jobs)
+
+    wait_for(all_six_in_progress, 120, "six jobs InProgress at the same time")
+    states = stack.task_states("e2e_six_jobs", run_id)
+    assert list(states.values()).count("deferred") >= 5, states
+    assert stack.wait_for_run("e2e_six_jobs", run_id, timeout=240) == "success"
+    assert set(stack.task_states("e2e_six_jobs", run_id).values()) == {"success"}
+    assert all(job["status"] == "Completed" for job in jobs_with_prefix(e2e_simulator, "e2e-six-"))
+
+
+def test_trigger_polls_in_the_triggerer_process(
+    stack: AirflowStack, e2e_simulator: SageMakerSimulator
+) -> None:
+    e2e_simulator.add_rule("example-train-", duration=12)
+    dag_id, task_id = "example_sagemaker_training", "train_model"
+    run_id = stack.trigger(dag_id)
+    seen: list[str | None] = []
+
+    def finished() -> bool:
+        state = stack.task_states(dag_id, run_id)[task_id]
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        return state in ("success", "failed", "up_for_retry")
+
+    wait_for(finished, 180, f"{task_id} to finish", interval=0.5)
+    assert seen[-1] == "success", seen
+    assert "deferred" in seen, seen
+    job_name = stack.xcom(dag_id, run_id, task_id, "training_job_name")
+    trigger_logs = [
+        p for p in stack.task_log_files(dag_id, run_id, task_id) if ".trigger." in p.name
+    ]
+    assert trigger_logs, "the triggerer wrote no log for this task"
+    text = "".join(p.read_text() for p in trigger_logs)
+    assert f"Polling training job {job_name}" in text
+    assert f"Training job {job_name}: InProgress" in text
+    assert f"Training job {job_name}: Completed" in text
+    result = stack.xcom(dag_id, run_id, task_id)
+    assert result["Training"]["TrainingJobStatus"] == "Completed"
+
+
+def test_failed_job_reason_is_in_the_task_log(
+    stack: AirflowStack, e2e_simulator: SageMakerSimulator
+) -> None:
+    reason = f"AlgorithmError: e2e loss became NaN at step {int(time.time())}"
+    e2e_simulator.add_rule("e2e-fail-", duration=4, outcome="Failed", failure_reason=reason)
+    run_id = stack.trigger("e2e_failing")
+    assert stack.wait_for_run("e2e_failing", run_id, timeout=180) == "failed"
+    assert stack.task_states("e2e_failing", run_id)["train"] == "failed"
+    assert reason in stack.task_log("e2e_failing", run_id, "train")
+
+
+def test_triggerer_restart_keeps_jobs_and_deadlines(
+    stack: AirflowStack, e2e_simulator: SageMakerSimulator
+) -> None:
+    budget = 60.0  # e2e_restart.BUDGET
+    e2e_simulator.add_rule("e2e-restart-ok-", duration=45)
+    e2e_simulator.add_rule("e2e-restart-late-", duration=600)
+    run_id = stack.trigger("e2e_restart")
+    wait_for(
+        lambda: set(stack.task_states("e2e_restart", run_id).values()) == {"deferred"},
+        120,
+        "both tasks deferred",
+    )
+    time.sleep(10)
+    old = stack.processes["triggerer"].pid
+    stack.stop_process("triggerer", grace=10)
+    time.sleep(5)
+    assert stack.start_process("triggerer").pid != old
+
+    assert stack.wait_for_run("e2e_restart", run_id, timeout=240) == "failed"
+    tis = stack.task_instances("e2e_restart", run_id)
+    assert tis["finishes"]["state"] == "success"
+    assert tis["outlives_budget"]["state"] == "failed"
+    ok, late = (
+        jobs_with_prefix(e2e_simulator, p)[0] for p in ("e2e-restart-ok-", "e2e-restart-late-")
+    )
+    assert ok["calls"]["CreateTrainingJob"] == 1 and late["calls"]["CreateTrainingJob"] == 1
+    # The deadline is set when the job is created; a budget reset by the restart would end
+    # the wait about 25 s later than this.
+    ended = parse_time(tis["outlives_budget"]["end_date"])
+    assert late["created_at"] + budget - 1 <= ended <= late["created_at"] + budget + 12
+    assert "did not finish before its deadline" in stack.task_log(
+        "e2e_restart", run_id, "outlives_budget"
+    )
+
+
+@pytest.mark.parametrize("dag_id", ["example_sagemaker_training", "example_sagemaker_submit_only"])
+def test_example_dags_succeed(
+    stack: AirflowStack, e2e_simulator: SageMakerSimulator, dag_id: str
+) -> None:
+    e2e_simulator.add_rule("example-", duration=6)
+    run_id = stack.trigger(dag_id)
+    assert stack.wait_for_run(dag_id, run_id, timeout=180) == "success"
+    assert set(stack.task_states(dag_id, run_id).values()) == {"success"}
