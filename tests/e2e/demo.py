@@ -54,7 +54,7 @@ class Demo:
         while time.monotonic() < deadline:
             state = stack.task_states(DAG_ID, run_id).get(TASK_ID)
             if state != last_state:
-                self.say(f"task {TASK_ID}: {state}")
+                self.say(f"task {TASK_ID}: {state or 'created, waiting for the scheduler'}")
                 last_state = state
             jobs = [j for j in sim.jobs() if j["name"].startswith("example-train-")]
             if jobs and (jobs[-1]["status"], jobs[-1]["secondary_status"]) != last_job:
