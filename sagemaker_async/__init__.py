@@ -25,6 +25,24 @@ def get_provider_info() -> dict[str, Any]:
         "name": "SageMaker Async",
         "description": "Deferrable Amazon SageMaker training operator and trigger.",
         "versions": [__version__],
+        "config": {
+            "sagemaker_async": {
+                "description": "Settings of the SageMaker training trigger.",
+                "options": {
+                    "max_requests_per_second": {
+                        "description": (
+                            "Cap on SageMaker API requests per second made by one triggerer "
+                            "through one shared client (one per connection and region). "
+                            "0 means no cap; the trigger still slows down when AWS throttles."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "20",
+                        "default": "0",
+                    }
+                },
+            }
+        },
     }
 
 

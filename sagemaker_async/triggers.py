@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,10 +11,11 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sagemaker_async import errors
-from sagemaker_async.clients import open_client
 from sagemaker_async.connection import AwsSettings, ConnectionNotFoundError, aget_settings
 from sagemaker_async.events import JobWatch
+from sagemaker_async.pool import SharedClient, shared_client
 
+_CALL_ERRORS = (ClientError, BotoCoreError, asyncio.TimeoutError, ConnectionError)
 #: Bound for the stop request in ``on_kill``, well under ``[triggerer] on_kill_timeout`` (30 s).
 STOP_TIMEOUT = 10.0
 
@@ -85,7 +87,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
         )
         try:
             settings = await self._settings()
-            async with open_client(settings) as client:
+            async with shared_client(settings) as client:
                 event = await self._wait(client, watch)
         except (ConnectionNotFoundError, BotoCoreError, ClientError) as exc:
             event = watch.error_event(errors.describe_failure(exc))
@@ -100,25 +102,28 @@ class SageMakerTrainingTrigger(BaseTrigger):
             botocore_config=self.botocore_config,
         )
 
-    async def _wait(self, client: Any, watch: JobWatch) -> dict[str, Any]:
+    async def _wait(self, client: SharedClient, watch: JobWatch) -> dict[str, Any]:
+        # Triggers deferred in the same second would otherwise poll in lock step forever.
+        await asyncio.sleep(random.uniform(0, min(self.check_interval, max(watch.remaining(), 0))))
         failures = 0
         while watch.remaining() > 0:
             try:
-                job = await client.describe_training_job(TrainingJobName=self.job_name)
-            except (ClientError, BotoCoreError, asyncio.TimeoutError, ConnectionError) as exc:
+                job = await client.call("describe_training_job", TrainingJobName=self.job_name)
+            except _CALL_ERRORS as exc:
                 if not errors.is_transient(exc):
                     return watch.error_event(errors.describe_failure(exc))
-                delay = min(errors.backoff(failures), max(watch.remaining(), 0.0))
                 failures += 1
-                self.log.warning(
-                    "Describe of %s failed transiently (%s); retry in %.1fs",
-                    self.job_name,
-                    exc,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+                if failures == 1:
+                    self.log.warning(
+                        "Polling %s failed transiently (%s); retrying", self.job_name, exc
+                    )
+                await asyncio.sleep(min(_retry_delay(exc, failures), max(watch.remaining(), 0.0)))
                 continue
-            failures = 0
+            if failures:
+                self.log.info(
+                    "Polling %s recovered after %s transient errors", self.job_name, failures
+                )
+                failures = 0
             if line := watch.observe(job):
                 self.log.info("%s", line)
             if event := watch.outcome(job):
@@ -133,11 +138,19 @@ class SageMakerTrainingTrigger(BaseTrigger):
         await asyncio.wait_for(self._stop(), timeout=STOP_TIMEOUT)
 
     async def _stop(self) -> None:
-        async with open_client(await self._settings()) as client:
+        async with shared_client(await self._settings()) as client:
             try:
-                await client.stop_training_job(TrainingJobName=self.job_name)
+                await client.call("stop_training_job", TrainingJobName=self.job_name)
             except ClientError as exc:
                 if not errors.is_not_found(exc):
                     raise
                 return
         self.log.info("Stopped training job %s because the task was killed", self.job_name)
+
+
+def _retry_delay(exc: BaseException, failures: int) -> float:
+    """Throttling is paced by the shared client, so only a short jittered pause is added;
+    other transient errors back off exponentially per trigger."""
+    if errors.error_code(exc) in errors.THROTTLING_CODES:
+        return random.uniform(0, 1)
+    return errors.backoff(failures - 1)

@@ -7,6 +7,7 @@ import signal
 import threading
 from types import FrameType
 
+from sagemaker_async.testing.faults import FaultSettings, parse_faults
 from sagemaker_async.testing.simulator import SageMakerSimulator
 
 
@@ -24,7 +25,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--stop-delay", type=float, default=1.0, help="seconds from StopTrainingJob to Stopped"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--throttle-fraction",
+        type=float,
+        default=0.0,
+        help="share of SageMaker calls answered ThrottlingException (0-1)",
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added before each SageMaker answer"
+    )
+    args = parser.parse_args(argv)
+    try:
+        parse_faults(fault_settings(args))
+    except ValueError as err:
+        parser.error(str(err))
+    return args
+
+
+def fault_settings(args: argparse.Namespace) -> FaultSettings:
+    """The faults the command line asks for, applied from the start."""
+    return {"throttle_fraction": args.throttle_fraction, "latency": args.latency}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         default_duration=args.duration,
         stop_delay=args.stop_delay,
     )
+    simulator.set_faults(**fault_settings(args))
     with simulator:
         print(f"sagemaker-simulator listening on {simulator.endpoint_url}", flush=True)
         # A timed wait keeps the main thread responsive to signals on every platform.

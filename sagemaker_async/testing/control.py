@@ -6,7 +6,12 @@ import json
 import time
 import urllib.error
 import urllib.request
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from sagemaker_async.testing.faults import FaultSettings
 
 CONTROL_PATH = "/_simulator"
 # The simulator is a local test server: an HTTP(S)_PROXY from the environment must not catch it.
@@ -67,7 +72,11 @@ class SimulatorClient:
         self._request("POST", "rules", rule)
 
     def jobs(self) -> list[dict[str, Any]]:
-        """Every job: name, status, secondary_status, created_at, tags and per-job calls."""
+        """Every job: name, status, secondary_status, created_at, tags and per-job calls.
+
+        ``calls`` counts the calls received that named the job, faulted or not;
+        ``served_calls`` only those that got past the injected faults and were handled.
+        """
         return cast("list[dict[str, Any]]", self._request("GET", "jobs")["jobs"])
 
     def job(self, name: str) -> dict[str, Any] | None:
@@ -78,9 +87,43 @@ class SimulatorClient:
         """How many times each SageMaker operation was received."""
         return cast("dict[str, int]", self._request("GET", "calls")["calls"])
 
+    def served_calls(self) -> dict[str, int]:
+        """How many times each SageMaker operation got past the injected faults and was handled."""
+        return cast("dict[str, int]", self._request("GET", "calls")["served"])
+
     def reset(self) -> None:
-        """Forget all jobs, rules and call counters."""
+        """Forget all jobs, rules, faults and call counters."""
         self._request("POST", "reset", {})
+
+    def set_faults(self, **config: Unpack[FaultSettings]) -> None:
+        """Replace the fault configuration of SageMaker calls (the control API is never faulted).
+
+        :param throttle_fraction: share of calls answered 400 ``ThrottlingException``.
+        :param error_fraction: share of calls answered 500 ``InternalFailure`` or 503
+            ``ServiceUnavailable`` (alternately).
+        :param error_burst: ``{"every": s, "length": s}``: 5xx for the first ``length``
+            seconds of every ``every`` seconds, counted from now.
+        :param latency: seconds added before every matching call is answered.
+        :param drop_fraction: share of calls whose connection is closed without an answer.
+        :param down_for: seconds from now during which every matching call gets 503.
+        :param operations: only fault these operations (default: every SageMaker operation).
+        :param create_then_fail: a faulted ``CreateTrainingJob`` creates the job, then
+            answers 500 (an ambiguous create); otherwise faulted calls have no effect.
+        :param seed: seed of the random choices, for a reproducible pattern.
+        """
+        self._request("POST", "faults", dict(config))
+
+    def clear_faults(self) -> None:
+        """Answer every SageMaker call normally again (the fault counters are kept)."""
+        self._request("POST", "faults", {})
+
+    def faults(self) -> dict[str, Any]:
+        """``{"config": ..., "counters": {kind: n}, "down_remaining": seconds}``.
+
+        Counters (since the last reset): ``throttled``, ``errors``, ``dropped``, ``delayed``,
+        ``down`` and ``created_then_failed`` (also counted in ``errors``).
+        """
+        return self._request("GET", "faults")
 
     def _request(
         self,

@@ -181,8 +181,11 @@ class JobStore:
         self._lock = threading.RLock()
         self._jobs: dict[str, TrainingJob] = {}
         self._rules: list[Rule] = []
+        # Calls as received (faulted ones included) and as served (answered by the handler).
         self._calls: Counter[str] = Counter()
         self._job_calls: dict[str, Counter[str]] = {}
+        self._served: Counter[str] = Counter()
+        self._job_served: dict[str, Counter[str]] = {}
 
     def add_rule(self, rule: Rule) -> None:
         """Add a plan rule; later rules win over earlier ones."""
@@ -203,17 +206,23 @@ class JobStore:
         reason = rule.failure_reason or DEFAULT_FAILURE_REASON
         return Plan(duration, rule.outcome, reason)
 
-    def count(self, operation: str, job_name: str | None) -> None:
-        """Record one received SageMaker call (also per job when it names one)."""
-        with self._lock:
-            self._calls[operation] += 1
-            if job_name is not None:
-                self._job_calls.setdefault(job_name, Counter())[operation] += 1
+    def count(self, operation: str, job_name: str | None, *, served: bool = False) -> None:
+        """Record one SageMaker call (also per job when it names one).
 
-    def calls(self) -> dict[str, int]:
-        """Totals of every SageMaker operation received."""
+        :param served: ``False``: the call was received (before any injected fault);
+            ``True``: it also got past the faults and was handled.
+        """
+        totals = self._served if served else self._calls
+        per_job = self._job_served if served else self._job_calls
         with self._lock:
-            return dict(self._calls)
+            totals[operation] += 1
+            if job_name is not None:
+                per_job.setdefault(job_name, Counter())[operation] += 1
+
+    def calls(self, *, served: bool = False) -> dict[str, int]:
+        """Totals of every SageMaker operation received (or, with ``served``, handled)."""
+        with self._lock:
+            return dict(self._served if served else self._calls)
 
     def create(self, request: dict[str, Any], region: str) -> TrainingJob:
         """Create a job from a CreateTrainingJob request."""
@@ -285,10 +294,10 @@ class JobStore:
         with self._lock:
             return list(self._jobs.values())
 
-    def job_calls(self, name: str) -> dict[str, int]:
-        """The calls received that named this job."""
+    def job_calls(self, name: str, *, served: bool = False) -> dict[str, int]:
+        """The calls received (or, with ``served``, handled) that named this job."""
         with self._lock:
-            return dict(self._job_calls.get(name, {}))
+            return dict((self._job_served if served else self._job_calls).get(name, {}))
 
     def is_current(self, job: TrainingJob) -> bool:
         """Whether ``job`` is still in the store (not forgotten by a reset)."""
@@ -302,3 +311,5 @@ class JobStore:
             self._rules.clear()
             self._calls.clear()
             self._job_calls.clear()
+            self._served.clear()
+            self._job_served.clear()

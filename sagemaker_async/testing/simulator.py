@@ -7,9 +7,10 @@ import json
 import logging
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -21,11 +22,15 @@ from werkzeug.wrappers import Response
 
 from sagemaker_async.testing.api import SageMakerApi, job_name_in
 from sagemaker_async.testing.control import SimulatorClient
+from sagemaker_async.testing.faults import Decision, FaultInjector, drop_connection
 from sagemaker_async.testing.jobs import JobStore, Rule, SageMakerError, TrainingJob
 from sagemaker_async.testing.logs import JobLogs, LogTicker
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from typing_extensions import Unpack
+
+    from sagemaker_async.testing.faults import FaultSettings
 
 CONTROL_PREFIX = "/_simulator/"
 DEFAULT_REGION = "us-east-1"
@@ -33,15 +38,6 @@ _AWS_JSON = "application/x-amz-json-1.1"
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
 
 log = logging.getLogger(__name__)
-
-
-class FaultHook(Protocol):
-    """Decides whether a SageMaker call fails before it is handled (throttling, 5xx, latency).
-
-    Returning a response short-circuits the call; returning ``None`` lets it through.
-    """
-
-    def __call__(self, operation: str, environ: WSGIEnvironment) -> Response | None: ...
 
 
 class SimulatorApp:
@@ -57,14 +53,15 @@ class SimulatorApp:
         self.logs = logs
         self.api = SageMakerApi(store, logs)
         self.backend = backend
-        # Fault injection plugs in here; None means every call is answered normally.
-        self.fault_hook: FaultHook | None = None
+        self.faults = FaultInjector()
         self._control: dict[tuple[str, str], Callable[[dict[str, Any] | None], Response]] = {
             ("GET", "health"): lambda _: _json(200, {"ok": True}),
             ("GET", "jobs"): lambda _: _json(200, {"jobs": self.jobs_view()}),
-            ("GET", "calls"): lambda _: _json(200, {"calls": self.store.calls()}),
+            ("GET", "calls"): lambda _: _json(200, self._calls_view()),
             ("POST", "rules"): self._add_rule,
             ("POST", "reset"): lambda _: self._reset(),
+            ("GET", "faults"): lambda _: _json(200, self.faults.view()),
+            ("POST", "faults"): self._set_faults,
         }
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -89,25 +86,40 @@ class SimulatorApp:
             "created_at": job.created_at,
             "tags": dict(job.tags),
             "calls": self.store.job_calls(job.name),
+            "served_calls": self.store.job_calls(job.name, served=True),
         }
+
+    def _calls_view(self) -> dict[str, Any]:
+        return {"calls": self.store.calls(), "served": self.store.calls(served=True)}
 
     def _sagemaker(
         self, operation: str, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         body = _parse_json(_read_body(environ))
-        self.store.count(operation, job_name_in(body or {}))
-        fault = self._inject_fault(operation, environ)
-        if fault is not None:
-            return fault(environ, start_response)
-        if not self.api.handles(operation, body or {}):
-            return self.backend(environ, start_response)
-        return self._answer(operation, body, environ)(environ, start_response)
+        job_name = job_name_in(body or {})
+        self.store.count(operation, job_name)
+        # Decided before handling: a faulted call must have no effect (no job created).
+        decision = self.faults.decide(operation)
+        if decision.delay > 0:
+            # Holds only this request's thread: the server runs one thread per request.
+            time.sleep(decision.delay)
+        if decision.kind is None or decision.serve_first:
+            self.store.count(operation, job_name, served=True)
+            served = self._serve(operation, body, environ)
+            if decision.kind is None:
+                return served(environ, start_response)
+        return _fault_app(decision)(environ, start_response)
 
-    def _inject_fault(self, operation: str, environ: WSGIEnvironment) -> Response | None:
-        """The single place where simulated faults enter (none are built yet)."""
-        if self.fault_hook is None:
-            return None
-        return self.fault_hook(operation, environ)
+    def _serve(
+        self, operation: str, body: dict[str, Any] | None, environ: WSGIEnvironment
+    ) -> WSGIApplication:
+        """The app that answers a call; our own operations run here, before it is called.
+
+        That is what lets ``create_then_fail`` create the job and still answer an error.
+        """
+        if not self.api.handles(operation, body or {}):
+            return self.backend
+        return self._answer(operation, body, environ)
 
     def _answer(
         self, operation: str, body: dict[str, Any] | None, environ: WSGIEnvironment
@@ -139,14 +151,30 @@ class SimulatorApp:
         return _json(200, {"ok": True})
 
     def reset(self) -> None:
-        """Forget jobs, rules and counters, and delete the jobs' log streams."""
+        """Forget jobs, rules, faults and counters, and delete the jobs' log streams."""
+        self.faults.reset()
         # Store first: once a job is gone from the store its logs are no longer written.
         self.store.reset()
         self.logs.reset()
 
+    def _set_faults(self, body: dict[str, Any] | None) -> Response:
+        try:
+            if body is None:
+                raise ValueError("the fault configuration must be a JSON object")
+            self.faults.configure(body)
+        except ValueError as err:
+            return _json(400, {"ok": False, "error": str(err)})
+        return _json(200, {"ok": True, **self.faults.view()})
+
     def _reset(self) -> Response:
         self.reset()
         return _json(200, {"ok": True})
+
+
+def _fault_app(decision: Decision) -> WSGIApplication:
+    if decision.answer is None:
+        return drop_connection
+    return aws_error(decision.answer.code, decision.answer.message, decision.answer.status)
 
 
 def aws_error(code: str, message: str, status: int = 400) -> Response:
@@ -304,3 +332,15 @@ class SageMakerSimulator:
     def reset(self) -> None:
         """Same as :meth:`SimulatorClient.reset`, without HTTP."""
         self.app.reset()
+
+    def set_faults(self, **config: Unpack[FaultSettings]) -> None:
+        """Same as :meth:`SimulatorClient.set_faults`, without HTTP."""
+        self.app.faults.configure(config)
+
+    def clear_faults(self) -> None:
+        """Same as :meth:`SimulatorClient.clear_faults`, without HTTP."""
+        self.app.faults.configure({})
+
+    def faults(self) -> dict[str, Any]:
+        """Same as :meth:`SimulatorClient.faults`, without HTTP."""
+        return self.app.faults.view()

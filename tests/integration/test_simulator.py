@@ -13,7 +13,9 @@ from typing import Any
 import boto3
 import pytest
 from aiobotocore.session import get_session
-from botocore.exceptions import ClientError
+from botocore.config import Config
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from sagemaker_async.testing import SageMakerSimulator, SimulatorClient
 from sagemaker_async.testing.control import SimulatorControlError
@@ -21,6 +23,8 @@ from sagemaker_async.testing.control import SimulatorControlError
 REGION = "us-east-1"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 IN_PROGRESS_ORDER = ["Starting", "Downloading", "Training", "Uploading"]
+# One attempt in all: botocore's "max_attempts" counts retries, so 1 would still retry once.
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 pytestmark = pytest.mark.integration
 
@@ -48,13 +52,20 @@ def logs(server: SageMakerSimulator) -> Any:
     return aws_client("logs", server.endpoint_url)
 
 
-def aws_client(service: str, endpoint_url: str) -> Any:
+@pytest.fixture
+def strict(server: SageMakerSimulator, control: SimulatorClient) -> Any:
+    """A SageMaker client that never retries, so every injected fault reaches the test."""
+    return aws_client("sagemaker", server.endpoint_url, config=NO_RETRIES)
+
+
+def aws_client(service: str, endpoint_url: str, **extra: Any) -> Any:
     return boto3.client(  # type: ignore[call-overload]
         service,
         region_name=REGION,
         endpoint_url=endpoint_url,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+        **extra,
     )
 
 
@@ -273,14 +284,18 @@ def free_port() -> int:
 
 def test_cli_serves_until_sigterm() -> None:
     port = free_port()
+    faults = ["--throttle-fraction", "0.25", "--latency", "0.01"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sagemaker_async.testing", "--port", str(port), "--duration", "1"],
+        [sys.executable, "-m", "sagemaker_async.testing", "--port", str(port), *faults],
         cwd=Path(__file__).resolve().parents[2],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
-        assert SimulatorClient(f"http://127.0.0.1:{port}").wait_until_healthy(timeout=30.0)
+        client = SimulatorClient(f"http://127.0.0.1:{port}")
+        assert client.wait_until_healthy(timeout=30.0)
+        config = client.faults()["config"]
+        assert (config["throttle_fraction"], config["latency"]) == (0.25, 0.01)
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == (
             f"sagemaker-simulator listening on http://127.0.0.1:{port}"
@@ -291,3 +306,208 @@ def test_cli_serves_until_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# Fault injection. The `strict` client makes one attempt per call, so each fault shows.
+
+
+def status_of(err: pytest.ExceptionInfo[ClientError]) -> int:
+    return int(err.value.response["ResponseMetadata"]["HTTPStatusCode"])
+
+
+def describe_outcomes(sm: Any, name: str, count: int) -> list[str]:
+    """Per call: "ok" or the error code."""
+    outcomes: list[str] = []
+    for _ in range(count):
+        try:
+            sm.describe_training_job(TrainingJobName=name)
+            outcomes.append("ok")
+        except ClientError as err:
+            outcomes.append(str(err.response["Error"]["Code"]))
+    return outcomes
+
+
+def sleep_until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.monotonic()))
+
+
+def test_throttled_create_creates_no_job(strict: Any, control: SimulatorClient) -> None:
+    control.set_faults(throttle_fraction=1.0)
+    with pytest.raises(ClientError) as err:
+        strict.create_training_job(**training_request("throttled"))
+    assert error_code(err) == "ThrottlingException" and status_of(err) == 400
+    assert err.value.response["Error"]["Message"] == "Rate exceeded"
+    assert control.jobs() == []
+    assert control.calls() == {"CreateTrainingJob": 1}  # received...
+    assert control.served_calls() == {}  # ...but never handled
+    assert control.faults()["counters"]["throttled"] == 1
+
+
+def test_throttle_fraction_is_kept_and_seed_repeats(strict: Any, control: SimulatorClient) -> None:
+    strict.create_training_job(**training_request("busy"))
+    control.set_faults(throttle_fraction=0.3, seed=1)
+    first = describe_outcomes(strict, "busy", 100)
+    throttled = first.count("ThrottlingException")
+    assert set(first) == {"ok", "ThrottlingException"} and 15 <= throttled <= 45
+
+    control.set_faults(throttle_fraction=0.3, seed=1)
+    again = describe_outcomes(strict, "busy", 20)
+    assert again == first[:20]
+    job = control.job("busy")
+    assert job is not None and job["calls"]["DescribeTrainingJob"] == 120
+    served = 120 - throttled - again.count("ThrottlingException")
+    assert job["served_calls"] == {"CreateTrainingJob": 1, "DescribeTrainingJob": served}
+    assert control.faults()["counters"]["throttled"] == 120 - served
+
+
+def test_error_burst_fails_during_the_burst_only(strict: Any, control: SimulatorClient) -> None:
+    strict.create_training_job(**training_request("bursty"))
+    control.set_faults(error_burst={"every": 1.0, "length": 0.5})
+    set_at = time.monotonic()
+    with pytest.raises(ClientError) as first:
+        strict.describe_training_job(TrainingJobName="bursty")
+    sleep_until(set_at + 0.7)
+    assert strict.describe_training_job(TrainingJobName="bursty")["TrainingJobName"] == "bursty"
+    sleep_until(set_at + 1.05)
+    with pytest.raises(ClientError) as second:
+        strict.describe_training_job(TrainingJobName="bursty")
+    # Server errors alternate between SageMaker's two usual ones.
+    assert (status_of(first), error_code(first)) == (500, "InternalFailure")
+    assert (status_of(second), error_code(second)) == (503, "ServiceUnavailable")
+    assert control.faults()["counters"]["errors"] == 2
+
+
+def test_latency_delays_answers(strict: Any, control: SimulatorClient) -> None:
+    control.set_faults(latency=0.5)
+    start = time.monotonic()
+    strict.list_training_jobs()
+    assert time.monotonic() - start >= 0.5
+    assert control.faults()["counters"]["delayed"] == 1
+
+
+def test_dropped_connection_is_a_connection_error(
+    strict: Any, control: SimulatorClient, server: SageMakerSimulator
+) -> None:
+    control.set_faults(drop_fraction=1.0)
+    with pytest.raises(Exception) as err:
+        strict.describe_training_job(TrainingJobName="x")
+    assert isinstance(err.value, (HTTPClientError, BotoConnectionError))
+    assert control.faults()["counters"]["dropped"] == 1
+    control.clear_faults()
+    with pytest.raises(ClientError) as after:
+        strict.describe_training_job(TrainingJobName="x")
+    assert error_code(after) == "ValidationException"  # answered again, server intact
+
+
+@pytest.mark.asyncio
+async def test_aiobotocore_sees_dropped_connection(
+    server: SageMakerSimulator, control: SimulatorClient
+) -> None:
+    control.set_faults(drop_fraction=1.0)
+    async with get_session().create_client(
+        "sagemaker",
+        region_name=REGION,
+        endpoint_url=server.endpoint_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=NO_RETRIES,
+    ) as client:
+        with pytest.raises(Exception) as err:
+            await client.describe_training_job(TrainingJobName="x")
+    assert isinstance(err.value, (HTTPClientError, BotoConnectionError))
+
+
+def test_down_for_answers_503_then_recovers(strict: Any, control: SimulatorClient) -> None:
+    control.set_faults(down_for=1.0)
+    set_at = time.monotonic()
+    with pytest.raises(ClientError) as err:
+        strict.list_training_jobs()
+    assert (status_of(err), error_code(err)) == (503, "ServiceUnavailable")
+    assert 0 < control.faults()["down_remaining"] <= 1.0
+    sleep_until(set_at + 1.05)
+    assert strict.list_training_jobs()["TrainingJobSummaries"] == []
+    assert control.faults()["counters"]["down"] == 1
+
+
+def test_operations_filter(strict: Any, control: SimulatorClient) -> None:
+    control.set_faults(throttle_fraction=1.0, operations=["DescribeTrainingJob"])
+    strict.create_training_job(**training_request("filtered"))
+    strict.list_training_jobs()
+    with pytest.raises(ClientError) as err:
+        strict.describe_training_job(TrainingJobName="filtered")
+    assert error_code(err) == "ThrottlingException"
+    assert control.served_calls() == {"CreateTrainingJob": 1, "ListTrainingJobs": 1}
+
+
+def test_create_then_fail_creates_the_job(strict: Any, control: SimulatorClient) -> None:
+    control.set_faults(error_fraction=1.0, operations=["CreateTrainingJob"], create_then_fail=True)
+    with pytest.raises(ClientError) as err:
+        strict.create_training_job(**training_request("ambiguous"))
+    assert (status_of(err), error_code(err)) == (500, "InternalFailure")
+    job = control.job("ambiguous")
+    assert job is not None and job["served_calls"] == {"CreateTrainingJob": 1}
+    assert strict.describe_training_job(TrainingJobName="ambiguous")["TrainingJobStatus"] in {
+        "InProgress",
+        "Completed",
+    }
+    counters = control.faults()["counters"]
+    assert (counters["errors"], counters["created_then_failed"]) == (1, 1)
+
+
+def test_clear_and_reset(strict: Any, control: SimulatorClient) -> None:
+    control.set_faults(throttle_fraction=1.0, seed=7)
+    with pytest.raises(ClientError):
+        strict.list_training_jobs()
+    control.clear_faults()
+    strict.list_training_jobs()
+    view = control.faults()
+    assert view["config"]["throttle_fraction"] == 0.0 and view["config"]["seed"] is None
+    assert view["counters"]["throttled"] == 1  # clearing keeps the counts
+
+    control.set_faults(latency=5.0)
+    control.reset()
+    view = control.faults()
+    assert view["config"]["latency"] == 0.0 and set(view["counters"].values()) == {0}
+
+
+def test_control_api_and_other_services_are_never_faulted(
+    server: SageMakerSimulator, control: SimulatorClient
+) -> None:
+    control.set_faults(down_for=30.0, drop_fraction=1.0, latency=2.0)
+    start = time.monotonic()
+    assert control.health() and control.jobs() == [] and control.calls() == {}
+    sts = aws_client("sts", server.endpoint_url, config=NO_RETRIES)
+    assert sts.get_caller_identity()["Account"] == "123456789012"
+    assert time.monotonic() - start < 1.0
+    assert set(control.faults()["counters"].values()) == {0}
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"throttle_fraction": 1.5},
+        {"latency": -1},
+        {"latency": True},
+        {"error_burst": {"every": 1.0}},
+        {"error_burst": {"every": 1.0, "length": 2.0}},
+        {"operations": ["DescribeTrainingJobs"]},  # a typo would silently fault nothing
+        {"operations": []},
+        {"seed": "one"},
+        {"create_then_fail": "yes"},
+        {"throttle": 0.5},
+    ],
+)
+def test_bad_fault_settings_are_rejected(control: SimulatorClient, settings: Any) -> None:
+    with pytest.raises(SimulatorControlError, match="HTTP 400"):
+        control.set_faults(**settings)
+    assert control.faults()["config"]["throttle_fraction"] == 0.0
+
+
+def test_in_process_faults(server: SageMakerSimulator, strict: Any) -> None:
+    server.set_faults(throttle_fraction=1.0, operations=["ListTrainingJobs"])
+    with pytest.raises(ClientError) as err:
+        strict.list_training_jobs()
+    assert error_code(err) == "ThrottlingException"
+    assert server.faults()["counters"]["throttled"] == 1
+    server.clear_faults()
+    assert strict.list_training_jobs()["TrainingJobSummaries"] == []

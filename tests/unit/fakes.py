@@ -80,6 +80,10 @@ class ScriptedAsyncClient:
         self.describes = 0
         self.stops: list[str] = []
 
+    async def call(self, operation: str, **kwargs: Any) -> Any:
+        """The pooled client's entry point (see ``sagemaker_async.pool.SharedClient``)."""
+        return await getattr(self, operation)(**kwargs)
+
     async def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
         self.describes += 1
         item = self.script.pop(0) if len(self.script) > 1 else self.script[0]

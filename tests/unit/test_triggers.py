@@ -35,8 +35,8 @@ def use_client(monkeypatch: pytest.MonkeyPatch):
         async def fake_open(settings: Any, service: str = "sagemaker") -> AsyncIterator[Any]:
             yield client
 
-        monkeypatch.setattr(triggers, "open_client", fake_open)
-        monkeypatch.setattr(triggers.errors, "backoff", lambda attempt: 0.01)
+        monkeypatch.setattr(triggers, "shared_client", fake_open)
+        monkeypatch.setattr(triggers, "_retry_delay", lambda exc, failures: 0.01)
         return client
 
     return install

@@ -1,0 +1,88 @@
+"""Request pacing shared by every trigger that uses one client.
+
+Two limits apply: an optional configured cap (``[sagemaker_async] max_requests_per_second``)
+and an adaptive one that halves when AWS answers with throttling and grows back by a tenth
+each second it does not. Every trigger waits for a turn here, so a throttled account slows
+down as a whole instead of each trigger backing off on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+#: The adaptive limit never goes below this many requests per second.
+FLOOR_RPS = 5.0
+#: Cuts and recoveries happen at most once per this many seconds, however many calls
+#: saw a throttle at once.
+ADJUST_EVERY = 1.0
+RECOVERY_FACTOR = 1.1
+
+
+class Pacer:
+    """Spaces the requests made through one client.
+
+    :param max_rps: configured cap in requests per second; ``None`` or 0 for no cap.
+    :param clock: monotonic seconds (replaceable in tests).
+    """
+
+    def __init__(
+        self, max_rps: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.cap = max_rps or None
+        self.clock = clock
+        self.limit: float | None = self.cap
+        self._next_slot = 0.0
+        self._last_adjust = float("-inf")
+        self._window_start = 0.0
+        self._window_count = 0
+        self._observed_rps = 0.0
+
+    @property
+    def gap(self) -> float:
+        """Seconds between two requests at the current limit."""
+        return 1.0 / self.limit if self.limit else 0.0
+
+    async def wait_turn(self) -> None:
+        """Wait until the next request may go out."""
+        now = self.clock()
+        self._count(now)
+        if not self.limit:
+            return
+        slot = max(now, self._next_slot)
+        self._next_slot = slot + self.gap
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    def throttled(self) -> None:
+        """AWS said slow down: halve the limit (at most once per second)."""
+        now = self.clock()
+        if now - self._last_adjust < ADJUST_EVERY:
+            return
+        self._last_adjust = now
+        current = self.limit or max(self._observed_rps, FLOOR_RPS * 2)
+        self.limit = max(FLOOR_RPS, current / 2)
+
+    def succeeded(self) -> None:
+        """A call went through: let the limit grow back towards the cap (or lift it)."""
+        if self.limit is None or self.limit == self.cap:
+            return
+        now = self.clock()
+        if now - self._last_adjust < ADJUST_EVERY:
+            return
+        self._last_adjust = now
+        grown = self.limit * RECOVERY_FACTOR
+        if self.cap is not None:
+            self.limit = min(self.cap, grown)
+        elif grown > 2 * self._observed_rps:
+            self.limit = None  # demand is well below the limit: stop pacing
+        else:
+            self.limit = grown
+
+    def _count(self, now: float) -> None:
+        self._window_count += 1
+        elapsed = now - self._window_start
+        if elapsed >= 1.0:
+            self._observed_rps = self._window_count / elapsed
+            self._window_start, self._window_count = now, 0

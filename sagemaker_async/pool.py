@@ -1,0 +1,192 @@
+"""One aiobotocore client per (event loop, client configuration), shared by all triggers.
+
+A triggerer runs hundreds of triggers in one event loop. A client per trigger costs memory
+(a service model and a connection pool each) and CPU (a few hundred milliseconds to build),
+so triggers that would build identical clients share one, reference counted: built by the
+first user, closed when the last one leaves. Pools are per event loop, so a client is never
+used from a loop that did not create it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession
+from botocore.exceptions import ClientError
+
+from sagemaker_async import errors
+from sagemaker_async.connection import AwsSettings
+from sagemaker_async.pacing import Pacer
+
+#: Concurrent HTTP connections per shared client, unless the botocore config says otherwise.
+DEFAULT_MAX_CONNECTIONS = 50
+
+
+@dataclass(frozen=True)
+class ClientKey:
+    """Everything that makes two clients different. Secrets enter only as a digest."""
+
+    service: str
+    region_name: str | None
+    endpoint_url: str | None
+    verify: str
+    botocore_config: str
+    credentials: str
+
+    @classmethod
+    def of(cls, settings: AwsSettings, service: str) -> ClientKey:
+        secret = "\0".join(
+            str(part)
+            for part in (
+                settings.aws_access_key_id,
+                settings.aws_secret_access_key,
+                settings.aws_session_token,
+            )
+        )
+        return cls(
+            service=service,
+            region_name=settings.region_name,
+            endpoint_url=settings.endpoint_url,
+            verify=repr(settings.verify),
+            botocore_config=json.dumps(settings.botocore_config, sort_keys=True, default=str),
+            credentials=hashlib.sha256(secret.encode()).hexdigest(),
+        )
+
+
+@dataclass
+class SharedClient:
+    """A pooled client and the pacing that every user of it shares."""
+
+    client: Any
+    pacer: Pacer
+    loop: asyncio.AbstractEventLoop
+    closer: Any = field(repr=False)
+
+    async def close(self) -> None:
+        await self.closer.__aexit__(None, None, None)
+
+    async def call(self, operation: str, **kwargs: Any) -> Any:
+        """Call ``operation`` when the pacer allows; tell the pacer about throttling."""
+        if asyncio.get_running_loop() is not self.loop:
+            raise RuntimeError("a pooled client was used from an event loop that did not create it")
+        await self.pacer.wait_turn()
+        try:
+            result = await getattr(self.client, operation)(**kwargs)
+        except ClientError as exc:
+            if errors.error_code(exc) in errors.THROTTLING_CODES:
+                self.pacer.throttled()
+            raise
+        self.pacer.succeeded()
+        return result
+
+
+class ClientPool:
+    """The shared clients of one event loop.
+
+    :param max_rps: cap on requests per second per client; ``None`` for no cap.
+    """
+
+    def __init__(self, max_rps: float | None = None) -> None:
+        self.max_rps = max_rps
+        self._entries: dict[ClientKey, asyncio.Future[SharedClient]] = {}
+        self._users: dict[ClientKey, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def acquire(self, settings: AwsSettings, service: str = "sagemaker") -> SharedClient:
+        """The shared client for ``settings``, built on first use."""
+        key = ClientKey.of(settings, service)
+        if key not in self._entries:
+            self._entries[key] = asyncio.ensure_future(self._build(settings, service))
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            return await asyncio.shield(self._entries[key])
+        except BaseException:
+            await self._leave(key)
+            raise
+
+    def users(self, settings: AwsSettings, service: str = "sagemaker") -> int:
+        """How many holders the client for ``settings`` has (0 if it is not in the pool)."""
+        return self._users.get(ClientKey.of(settings, service), 0)
+
+    async def release(self, settings: AwsSettings, service: str = "sagemaker") -> None:
+        await self._leave(ClientKey.of(settings, service))
+
+    async def _leave(self, key: ClientKey) -> None:
+        self._users[key] -= 1
+        if self._users[key] > 0:
+            return
+        del self._users[key]
+        entry = self._entries.pop(key)
+        if not entry.done():
+            # The last user left while the client was still being built: close it once built.
+            entry.add_done_callback(_close_when_built)
+        elif not entry.cancelled() and entry.exception() is None:
+            await entry.result().close()
+
+    async def _build(self, settings: AwsSettings, service: str) -> SharedClient:
+        # Building a session reads config files; the loader warm-up loads the service model.
+        # Both run in a worker thread so the event loop keeps serving other triggers.
+        session = await asyncio.to_thread(AioSession)
+        options = {
+            "max_pool_connections": DEFAULT_MAX_CONNECTIONS,
+            **(settings.botocore_config or {}),
+        }
+        config = AioConfig(warm_up_loader_caches=True, **options)
+        closer = session.create_client(service, config=config, **settings.client_kwargs())
+        client = await closer.__aenter__()
+        return SharedClient(client, Pacer(self.max_rps), asyncio.get_running_loop(), closer)
+
+
+_CLOSING: set[asyncio.Task[None]] = set()  # keeps late closes alive until they finish
+
+
+def _close_when_built(entry: asyncio.Future[SharedClient]) -> None:
+    if not entry.cancelled() and entry.exception() is None:
+        task = asyncio.ensure_future(entry.result().close())
+        _CLOSING.add(task)
+        task.add_done_callback(_CLOSING.discard)
+
+
+_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ClientPool] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def pool_for_running_loop() -> ClientPool:
+    """The pool of the running event loop, created with the configured rate cap."""
+    loop = asyncio.get_running_loop()
+    pool = _POOLS.get(loop)
+    if pool is None:
+        pool = _POOLS[loop] = ClientPool(configured_max_rps())
+    return pool
+
+
+def configured_max_rps() -> float | None:
+    """``[sagemaker_async] max_requests_per_second``; 0 or unset means no cap."""
+    from airflow.sdk import conf
+
+    value = conf.getfloat("sagemaker_async", "max_requests_per_second", fallback=0.0)
+    return value if value > 0 else None
+
+
+@asynccontextmanager
+async def shared_client(
+    settings: AwsSettings, service: str = "sagemaker"
+) -> AsyncIterator[SharedClient]:
+    """Borrow the running loop's shared client for ``settings`` for the block's duration."""
+    pool = pool_for_running_loop()
+    shared = await pool.acquire(settings, service)
+    try:
+        yield shared
+    finally:
+        await pool.release(settings, service)

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from sagemaker_async import pool as pool_module
+from sagemaker_async.connection import AwsSettings
+from sagemaker_async.pool import ClientKey, ClientPool, SharedClient, pool_for_running_loop
+
+# Building a client needs no network; nothing here sends a request.
+SETTINGS = AwsSettings(
+    region_name="us-east-1",
+    endpoint_url="http://127.0.0.1:9",
+    aws_access_key_id="AKIAUNITTEST",
+    aws_secret_access_key="unit-secret-value",
+)
+
+
+@pytest.fixture
+def closes(monkeypatch: pytest.MonkeyPatch) -> list[SharedClient]:
+    """Records every shared client that gets closed."""
+    closed: list[SharedClient] = []
+    original = SharedClient.close
+
+    async def spy(self: SharedClient) -> None:
+        closed.append(self)
+        await original(self)
+
+    monkeypatch.setattr(SharedClient, "close", spy)
+    return closed
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[AwsSettings]:
+    built: list[AwsSettings] = []
+    original = ClientPool._build
+
+    async def spy(self: ClientPool, settings: AwsSettings, service: str) -> SharedClient:
+        built.append(settings)
+        return await original(self, settings, service)
+
+    monkeypatch.setattr(ClientPool, "_build", spy)
+    return built
+
+
+@pytest.mark.asyncio
+async def test_identical_settings_share_one_client_built_once(builds: list[AwsSettings]) -> None:
+    pool = ClientPool()
+    clients = await asyncio.gather(*(pool.acquire(SETTINGS) for _ in range(50)))
+    assert all(c is clients[0] for c in clients)
+    assert len(builds) == 1
+    assert len(pool) == 1 and pool.users(SETTINGS) == 50
+    for _ in clients:
+        await pool.release(SETTINGS)
+
+
+@pytest.mark.asyncio
+async def test_client_is_closed_when_the_last_user_leaves(closes: list[SharedClient]) -> None:
+    pool = ClientPool()
+    first = await pool.acquire(SETTINGS)
+    await pool.acquire(SETTINGS)
+    await pool.release(SETTINGS)
+    assert closes == [] and pool.users(SETTINGS) == 1
+    await pool.release(SETTINGS)
+    assert closes == [first]
+    assert len(pool) == 0 and pool.users(SETTINGS) == 0
+    again = await pool.acquire(SETTINGS)
+    assert again is not first  # a fresh client after the old one was closed
+    await pool.release(SETTINGS)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"aws_access_key_id": "AKIAOTHER"},
+        {"aws_secret_access_key": "other-secret"},
+        {"aws_session_token": "token"},
+        {"region_name": "eu-west-1"},
+        {"endpoint_url": "http://127.0.0.1:10"},
+        {"verify": False},
+        {"botocore_config": {"read_timeout": 5}},
+    ],
+)
+async def test_different_settings_get_different_clients(change: dict[str, Any]) -> None:
+    pool = ClientPool()
+    other = AwsSettings(**{**SETTINGS.__dict__, **change})
+    a, b = await pool.acquire(SETTINGS), await pool.acquire(other)
+    assert a is not b and len(pool) == 2
+    await pool.release(SETTINGS)
+    await pool.release(other)
+
+
+@pytest.mark.asyncio
+async def test_different_services_get_different_clients() -> None:
+    pool = ClientPool()
+    sagemaker, logs = await pool.acquire(SETTINGS), await pool.acquire(SETTINGS, "logs")
+    assert sagemaker is not logs
+    assert sagemaker.client.meta.service_model.service_name == "sagemaker"
+    assert logs.client.meta.service_model.service_name == "logs"
+    await pool.release(SETTINGS)
+    await pool.release(SETTINGS, "logs")
+
+
+@pytest.mark.asyncio
+async def test_a_user_cancelled_while_the_client_builds_leaves_nothing_open(
+    closes: list[SharedClient],
+) -> None:
+    pool = ClientPool()
+    waiter = asyncio.ensure_future(pool.acquire(SETTINGS))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert len(pool) == 0
+    for _ in range(100):  # the build finishes in a thread, then the client is closed
+        if closes:
+            break
+        await asyncio.sleep(0.05)
+    assert len(closes) == 1
+
+
+def test_each_event_loop_has_its_own_pool_and_clients_stay_in_their_loop() -> None:
+    async def borrow() -> tuple[ClientPool, SharedClient]:
+        pool = pool_for_running_loop()
+        return pool, await pool.acquire(SETTINGS)
+
+    first_loop, second_loop = asyncio.new_event_loop(), asyncio.new_event_loop()
+    try:
+        pool_a, client_a = first_loop.run_until_complete(borrow())
+        pool_b, client_b = second_loop.run_until_complete(borrow())
+        assert pool_a is not pool_b and client_a is not client_b
+        with pytest.raises(RuntimeError, match="event loop that did not create it"):
+            second_loop.run_until_complete(
+                client_a.call("describe_training_job", TrainingJobName="x")
+            )
+        first_loop.run_until_complete(pool_a.release(SETTINGS))
+        second_loop.run_until_complete(pool_b.release(SETTINGS))
+    finally:
+        first_loop.close()
+        second_loop.close()
+
+
+def test_pool_key_holds_no_secret_in_clear() -> None:
+    key = ClientKey.of(SETTINGS, "sagemaker")
+    assert "unit-secret-value" not in repr(key) and "AKIAUNITTEST" not in repr(key)
+
+
+@pytest.mark.asyncio
+async def test_configured_rate_cap_reaches_the_pacer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__SAGEMAKER_ASYNC__MAX_REQUESTS_PER_SECOND", "12.5")
+    assert pool_module.configured_max_rps() == 12.5
+    pool = ClientPool(pool_module.configured_max_rps())
+    shared = await pool.acquire(SETTINGS)
+    assert shared.pacer.cap == 12.5
+    await pool.release(SETTINGS)
