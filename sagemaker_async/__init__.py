@@ -25,6 +25,10 @@ def get_provider_info() -> dict[str, Any]:
         "name": "SageMaker Async",
         "description": "Deferrable Amazon SageMaker training operator and trigger.",
         "versions": [__version__],
+        "extra-links": [
+            "sagemaker_async.links.SageMakerTrainingJobLink",
+            "sagemaker_async.links.SageMakerTrainingLogsLink",
+        ],
         "config": {
             "sagemaker_async": {
                 "description": "Settings of the SageMaker training trigger.",

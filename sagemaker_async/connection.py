@@ -8,8 +8,10 @@ means boto's default credential chain.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
@@ -17,8 +19,15 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 Verify = bool | str | None
 
 
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
 class ConnectionNotFoundError(LookupError):
     """The named Airflow connection does not exist."""
+
+
+class InvalidSettingsError(ValueError):
+    """A region or endpoint that can never work; the message names the setting."""
 
 
 @dataclass(frozen=True)
@@ -70,26 +79,49 @@ def settings_from(
     )
 
 
+def checked(settings: AwsSettings) -> AwsSettings:
+    """``settings`` if its region and endpoint are well formed, else :class:`InvalidSettingsError`.
+
+    Caught here because botocore would turn both into connection errors, which look
+    transient and would be retried for minutes.
+    """
+    region = settings.region_name
+    if region is not None and not _REGION.match(region):
+        raise InvalidSettingsError(
+            f"region_name {region!r} is not an AWS region name (such as 'us-east-1')"
+        )
+    url = settings.endpoint_url
+    if url is not None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidSettingsError(
+                f"endpoint_url {url!r} is not an http(s) URL "
+                "(such as 'https://api.sagemaker.us-east-1.amazonaws.com')"
+            )
+    return settings
+
+
 def get_settings(conn_id: str | None, **overrides: Any) -> AwsSettings:
     """Resolve settings on a worker (blocking connection look-up)."""
     if conn_id is None:
-        return settings_from(None, None, {}, **overrides)
+        return checked(settings_from(None, None, {}, **overrides))
     try:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         raise ConnectionNotFoundError(_not_found(conn_id)) from None
-    return settings_from(conn.login, conn.password, conn.extra_dejson, **overrides)
+    return checked(settings_from(conn.login, conn.password, conn.extra_dejson, **overrides))
 
 
 async def aget_settings(conn_id: str | None, **overrides: Any) -> AwsSettings:
     """Resolve settings in the triggerer without blocking its event loop."""
     if conn_id is None:
-        return settings_from(None, None, {}, **overrides)
+        return checked(settings_from(None, None, {}, **overrides))
     try:
         conn = await BaseHook.aget_connection(conn_id)
     except AirflowNotFoundException:
         raise ConnectionNotFoundError(_not_found(conn_id)) from None
-    return settings_from(conn.login, conn.password, await conn.aextra_dejson(), **overrides)
+    extra = await conn.aextra_dejson()
+    return checked(settings_from(conn.login, conn.password, extra, **overrides))
 
 
 def _not_found(conn_id: str) -> str:

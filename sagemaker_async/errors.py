@@ -80,6 +80,8 @@ def describe_failure(exc: BaseException) -> str:
         kind = "access denied"
     elif code in NOT_FOUND_CODES:
         kind = "training job not found"
+    elif isinstance(exc, LookupError | ValueError):
+        kind = "invalid setting"
     elif isinstance(exc, ClientError | BotoCoreError):
         kind = "AWS error"
     else:

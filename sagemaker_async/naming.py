@@ -57,7 +57,8 @@ class ExistingJob:
 
     @property
     def running(self) -> bool:
-        return self.status in ("InProgress", "Stopping")
+        # A Stopping job is on its way out (a user stopped it, or a kill did): never re-attach.
+        return self.status == "InProgress"
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,20 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
-from botocore.exceptions import ClientError
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    TaskDeferralTimeout,
+)
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sagemaker_async import errors
 from sagemaker_async.config import InvalidConfigError, prepare_config
-from sagemaker_async.connection import ConnectionNotFoundError
-from sagemaker_async.events import SUCCESS, TIMEOUT, JobWatch
+from sagemaker_async.connection import ConnectionNotFoundError, InvalidSettingsError
+from sagemaker_async.events import STOPPED, SUCCESS, TIMEOUT, JobWatch
 from sagemaker_async.hooks import NoRegionConfiguredError, SageMakerHook
+from sagemaker_async.links import SageMakerTrainingJobLink, SageMakerTrainingLogsLink
 from sagemaker_async.naming import ACTIONS, JobNameTakenError, resolve_name
 from sagemaker_async.ownership import identity_tags, merge_tags
 from sagemaker_async.triggers import SageMakerTrainingTrigger
@@ -27,13 +33,14 @@ if TYPE_CHECKING:
 
 #: Extra time past the deadline before Airflow's own deferral timeout fires: a safety net for
 #: when no triggerer runs the trigger, not the normal way a wait ends.
-DEFERRAL_GRACE = timedelta(minutes=5)
+DEFERRAL_GRACE = timedelta(minutes=1)
 #: How often a ``ResourceInUse`` race on create is resolved again before giving up.
 MAX_CREATE_ROUNDS = 5
 _USER_ERRORS = (
     InvalidConfigError,
     JobNameTakenError,
     ConnectionNotFoundError,
+    InvalidSettingsError,
     NoRegionConfiguredError,
 )
 
@@ -59,6 +66,7 @@ class SageMakerTrainingOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("config",)
     template_fields_renderers: ClassVar[dict[str, str]] = {"config": "json"}
+    operator_extra_links = (SageMakerTrainingJobLink(), SageMakerTrainingLogsLink())
     ui_color = "#ede4ff"
 
     def __init__(
@@ -95,10 +103,21 @@ class SageMakerTrainingOperator(BaseOperator):
         self.print_log = print_log
         self.cancel_on_kill = cancel_on_kill
         self._job_name: str | None = None
+        self._reattached = False
 
     @cached_property
     def hook(self) -> SageMakerHook:
         return SageMakerHook(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
+
+    @property
+    def job_name(self) -> str | None:
+        """The training job this task ran (set once submitted or re-attached)."""
+        return self._job_name
+
+    @property
+    def job_region(self) -> str | None:
+        """The AWS region the job runs in."""
+        return self.hook.settings.region_name or self.hook.client.meta.region_name
 
     @property
     def budget_seconds(self) -> float:
@@ -112,6 +131,11 @@ class SageMakerTrainingOperator(BaseOperator):
             job_name = self._submit(config, identity_tags(context["ti"]))
         except _USER_ERRORS as exc:
             raise AirflowFailException(str(exc)) from None
+        except (ClientError, BotoCoreError) as exc:
+            # Credentials rejected, access denied, or a transient fault outlasting its retries.
+            raise AirflowException(
+                f"Could not submit the training job: {errors.describe_failure(exc)}"
+            ) from None
         self._job_name = job_name
         context["ti"].xcom_push(key="training_job_name", value=job_name)
         if not self.wait_for_completion:
@@ -121,14 +145,34 @@ class SageMakerTrainingOperator(BaseOperator):
             self.defer(
                 trigger=self._trigger(watch),
                 method_name="execute_complete",
+                kwargs={"reattached": self._reattached},
                 timeout=timedelta(seconds=self.budget_seconds) + DEFERRAL_GRACE,
             )
-        return self._finish(context, self.hook.wait(watch, self.check_interval))
+        event = self.hook.wait(watch, self.check_interval)
+        return self._finish(context, event, self._reattached)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], reattached: bool = False
+    ) -> dict[str, Any] | None:
         """Resume on the worker with the trigger's event."""
         self._job_name = event["job_name"]
-        return self._finish(context, event)
+        return self._finish(context, event, reattached)
+
+    def resume_execution(
+        self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context
+    ) -> Any:
+        """Airflow's deferral timeout (no trigger ran in time) stops the job, then fails."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except TaskDeferralTimeout:
+            ti = context["ti"]
+            name = ti.xcom_pull(
+                task_ids=self.task_id, key="training_job_name", map_indexes=ti.map_index
+            )
+            if self.cancel_on_kill and name:
+                self.log.warning("Deferral timed out; stopping training job %s", name)
+                self.hook.stop(name)
+            raise
 
     def on_kill(self) -> None:
         """A killed blocking wait stops its job, so nothing keeps billing unwatched."""
@@ -162,7 +206,8 @@ class SageMakerTrainingOperator(BaseOperator):
                 raise AirflowSkipException(
                     f"Training job {base} exists and action_if_job_exists='skip'"
                 )
-            if decision.action == "attach":
+            self._reattached = decision.action == "attach"
+            if self._reattached:
                 self.log.info(
                     "Re-attaching to training job %s started by an earlier try", decision.name
                 )
@@ -186,12 +231,22 @@ class SageMakerTrainingOperator(BaseOperator):
             f"Could not claim a name for training job {base} in {MAX_CREATE_ROUNDS} rounds"
         )
 
-    def _finish(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def _finish(
+        self, context: Context, event: dict[str, Any], reattached: bool
+    ) -> dict[str, Any] | None:
         job_name = event["job_name"]
         if event["status"] == SUCCESS:
             result = _result(self.hook.describe(job_name))
             self.log.info("%s", _summary(result["Training"]))
             return result
+        if event["status"] == STOPPED and reattached:
+            # A clear or mark-failed of the earlier try stops its job, possibly just after
+            # this try re-attached to it: the user asked for a fresh run, so start one.
+            self.log.warning(
+                "Training job %s, re-attached from an earlier try, was stopped; starting a new job",
+                job_name,
+            )
+            return self.execute(context)
         message = event["message"]
         if event["status"] == TIMEOUT:
             message = f"{message} (budget: {self._budget_text()})"
@@ -253,8 +308,12 @@ def _iso(value: object) -> str:
 
 def _summary(training: Mapping[str, Any]) -> str:
     artifacts = (training.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+    metrics = ", ".join(
+        f"{m.get('MetricName')}={m.get('Value')}" for m in training.get("FinalMetricDataList") or []
+    )
     return (
         f"Training job {training.get('TrainingJobName')} {training.get('TrainingJobStatus')}: "
         f"model {artifacts}, training {training.get('TrainingTimeInSeconds')}s, "
         f"billable {training.get('BillableTimeInSeconds')}s"
+        + (f", final metrics {metrics}" if metrics else "")
     )

@@ -11,7 +11,12 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sagemaker_async import errors
-from sagemaker_async.connection import AwsSettings, ConnectionNotFoundError, aget_settings
+from sagemaker_async.connection import (
+    AwsSettings,
+    ConnectionNotFoundError,
+    InvalidSettingsError,
+    aget_settings,
+)
 from sagemaker_async.events import JobWatch
 from sagemaker_async.pool import SharedClient, shared_client
 
@@ -89,7 +94,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
             settings = await self._settings()
             async with shared_client(settings) as client:
                 event = await self._wait(client, watch)
-        except (ConnectionNotFoundError, BotoCoreError, ClientError) as exc:
+        except (ConnectionNotFoundError, InvalidSettingsError, BotoCoreError, ClientError) as exc:
             event = watch.error_event(errors.describe_failure(exc))
         self.log.info("%s", event["message"])
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]

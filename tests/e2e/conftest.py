@@ -16,6 +16,8 @@ DAG_FILES = [
     *sorted((ROOT / "tests/e2e/dags").glob("*.py")),
 ]
 _STACKS: list[AirflowStack] = []
+#: Distinctive credentials for ``aws_default``, so a test can look for them anywhere.
+SECRETS = ("AKIAE2EPROBEKEY7Q4Z", "e2e-secret-access-key-Xq81vPz", "e2e-session-token-Mw53Lr0")
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +37,7 @@ def stack(
         e2e_simulator.endpoint_url,
         parallelism=1,
         extra_env={"SAGEMAKER_CHECK_INTERVAL": "2"},
+        credentials=SECRETS,
     )
     _STACKS.append(airflow)
     try:

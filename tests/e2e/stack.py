@@ -110,12 +110,14 @@ class AirflowStack:
         simulator_url: str,
         parallelism: int = 4,
         extra_env: dict[str, str] | None = None,
+        credentials: tuple[str, str, str | None] = ("testing", "testing", None),
     ) -> None:
         self.home = home
         self.dag_files = list(dag_files)
         self.simulator_url = simulator_url
         self.port = free_port()
         self.password = secrets.token_urlsafe(12)
+        self.credentials = credentials
         self.processes: dict[str, Process] = {}
         self.retired: list[Process] = []
         self.env = self._environment(parallelism, extra_env or {})
@@ -131,12 +133,11 @@ class AirflowStack:
 
     def _environment(self, parallelism: int, extra: dict[str, str]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))}
-        connection = {
-            "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {"region_name": "us-east-1", "endpoint_url": self.simulator_url},
-        }
+        key, secret, token = self.credentials
+        extra = {"region_name": "us-east-1", "endpoint_url": self.simulator_url}
+        if token:
+            extra["aws_session_token"] = token
+        connection = {"conn_type": "aws", "login": key, "password": secret, "extra": extra}
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),
@@ -157,6 +158,7 @@ class AirflowStack:
                 "AIRFLOW__API__BASE_URL": self.url,
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "5",
                 "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
                 # Only the runs a test triggers: no scheduled runs appearing on their own.
                 "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
@@ -305,6 +307,16 @@ class AirflowStack:
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
         return self.api("GET", f"{path}?deserialize=true&stringify=false")["value"]
+
+    def set_task_state(self, dag_id: str, run_id: str, task_id: str, state: str) -> None:
+        """What "mark failed" / "mark success" in the UI does."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}"
+        self.api("PATCH", path, {"new_state": state})
+
+    def clear_task(self, dag_id: str, run_id: str, task_id: str) -> None:
+        """What "clear" in the UI does: the task runs again."""
+        body = {"dry_run": False, "only_failed": False, "task_ids": [task_id], "dag_run_id": run_id}
+        self.api("POST", f"/dags/{dag_id}/clearTaskInstances", body)
 
     def task_log_files(self, dag_id: str, run_id: str, task_id: str) -> list[Path]:
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"

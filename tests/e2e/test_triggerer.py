@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from sagemaker_async.testing import SageMakerSimulator
+from tests.e2e.conftest import SECRETS
 from tests.e2e.stack import AirflowStack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -16,6 +17,11 @@ pytestmark = pytest.mark.e2e
 
 def jobs_with_prefix(sim: SageMakerSimulator, prefix: str) -> list[dict[str, Any]]:
     return [job for job in sim.client.jobs() if job["name"].startswith(prefix)]
+
+
+def job_status(sim: SageMakerSimulator, prefix: str) -> str | None:
+    jobs = jobs_with_prefix(sim, prefix)
+    return jobs[0]["status"] if jobs else None
 
 
 def parse_time(value: str) -> float:
@@ -70,6 +76,12 @@ def test_trigger_polls_in_the_triggerer_process(
     assert f"Training job {job_name}: Completed" in text
     result = stack.xcom(dag_id, run_id, task_id)
     assert result["Training"]["TrainingJobStatus"] == "Completed"
+    # The extra links, resolved by Airflow's own operator-link machinery.
+    links = stack.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links")
+    assert links["extra_links"]["SageMaker training job"] == (
+        f"https://us-east-1.console.aws.amazon.com/sagemaker/home?region=us-east-1#/jobs/{job_name}"
+    )
+    assert job_name in links["extra_links"]["SageMaker training logs"]
 
 
 def test_failed_job_reason_is_in_the_task_log(
@@ -116,6 +128,11 @@ def test_triggerer_restart_keeps_jobs_and_deadlines(
     assert "did not finish before its deadline" in stack.task_log(
         "e2e_restart", run_id, "outlives_budget"
     )
+    # That was its last try: the job is stopped rather than left billing; the other one ran on.
+    wait_for(
+        lambda: job_status(e2e_simulator, "e2e-restart-late-") == "Stopped", 30, "late job Stopped"
+    )
+    assert job_status(e2e_simulator, "e2e-restart-ok-") == "Completed"
 
 
 @pytest.mark.parametrize("dag_id", ["example_sagemaker_training", "example_sagemaker_submit_only"])
@@ -126,3 +143,46 @@ def test_example_dags_succeed(
     run_id = stack.trigger(dag_id)
     assert stack.wait_for_run(dag_id, run_id, timeout=180) == "success"
     assert set(stack.task_states(dag_id, run_id).values()) == {"success"}
+
+
+def test_credentials_never_reach_logs_xcom_or_the_database(
+    stack: AirflowStack, e2e_simulator: SageMakerSimulator
+) -> None:
+    # A success, a failure and a kill in this test alone; the scan covers the whole session.
+    e2e_simulator.add_rule("example-submit-", duration=5)
+    e2e_simulator.add_rule(
+        "e2e-fail-", duration=3, outcome="Failed", failure_reason="AlgorithmError: x"
+    )
+    e2e_simulator.add_rule("e2e-kill-", duration=600)
+    runs = {
+        dag_id: stack.trigger(dag_id)
+        for dag_id in ("example_sagemaker_submit_only", "e2e_failing", "e2e_kill")
+    }
+    wait_for(
+        lambda: set(stack.task_states("e2e_kill", runs["e2e_kill"]).values()) == {"deferred"},
+        120,
+        "e2e_kill deferred",
+    )
+    for task_id in ("mark_failed", "mark_success", "clear"):
+        stack.set_task_state("e2e_kill", runs["e2e_kill"], task_id, "failed")
+    assert (
+        stack.wait_for_run(
+            "example_sagemaker_submit_only", runs["example_sagemaker_submit_only"], 120
+        )
+        == "success"
+    )
+    assert stack.wait_for_run("e2e_failing", runs["e2e_failing"], 120) == "failed"
+    assert stack.wait_for_run("e2e_kill", runs["e2e_kill"], 120) == "failed"
+
+    scanned = 0
+    for path in stack.home.rglob("*"):
+        if not path.is_file() or path.name == "passwords.json":
+            continue
+        data = path.read_bytes()
+        scanned += 1
+        for secret in SECRETS:
+            assert secret.encode() not in data, (
+                f"{secret[:8]}... found in {path.relative_to(stack.home)}"
+            )
+    assert scanned > 10  # task logs, trigger logs, process logs and the metadata database
+    assert list(stack.home.glob("logs/dag_id=*/run_id=*/task_id=*/*.trigger.*.log"))

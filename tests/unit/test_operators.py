@@ -286,3 +286,39 @@ def test_success_event_returns_the_describe_result() -> None:
     fake.add_job("job", "Completed", OURS)
     result = make_operator(fake).execute_complete({"ti": FakeTI()}, event("success"))
     assert result["Training"]["TrainingJobStatus"] == "Completed"
+
+
+def test_completion_log_line_summarises_the_job(capsys: pytest.CaptureFixture[str]) -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Completed", OURS)
+    fake.jobs["job"].update(
+        ModelArtifacts={"S3ModelArtifacts": "s3://bucket/out/job/output/model.tar.gz"},
+        TrainingTimeInSeconds=120,
+        BillableTimeInSeconds=96,
+        FinalMetricDataList=[{"MetricName": "validation:rmse", "Value": 0.25}],
+    )
+    make_operator(fake).execute_complete({"ti": FakeTI()}, event("success"))
+    assert (
+        "Training job job Completed: model s3://bucket/out/job/output/model.tar.gz, training 120s, "
+        "billable 96s, final metrics validation:rmse=0.25"
+    ) in capsys.readouterr().out
+
+
+def test_reattached_job_stopped_by_a_kill_starts_a_fresh_job() -> None:
+    # A clear of the earlier try raced this try: it re-attached, then the kill stopped the job.
+    fake = FakeSageMaker()
+    fake.add_job("job", "Stopped", OURS)
+    op = make_operator(fake, wait_for_completion=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute_complete({"ti": FakeTI(try_number=2)}, event("stopped"), reattached=True)
+    assert created_names(fake) == ["job-1"]
+    assert deferred.value.trigger.serialize()[1]["job_name"] == "job-1"
+    assert deferred.value.kwargs == {"reattached": False}
+
+
+def test_job_of_this_try_stopped_fails_the_task() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Stopped", OURS)
+    with pytest.raises(AirflowException, match="msg"):
+        make_operator(fake).execute_complete({"ti": FakeTI()}, event("stopped"), reattached=False)
+    assert created_names(fake) == []

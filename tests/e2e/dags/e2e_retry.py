@@ -1,0 +1,48 @@
+"""Retries that must re-attach to the job their first try started, never start a second one.
+
+``budget_then_retry`` gives up on its first try before its job ends; ``dies_after_submit``
+loses its worker between CreateTrainingJob and deferring.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, get_current_context
+from e2e_config import training_config
+
+from sagemaker_async import SageMakerTrainingOperator
+
+
+class DiesAfterSubmit(SageMakerTrainingOperator):
+    """On its first try, the worker process is killed right after the job is created."""
+
+    def _submit(self, config: dict[str, Any], identity: dict[str, str]) -> str:
+        name = super()._submit(config, identity)
+        if get_current_context()["ti"].try_number == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return name
+
+
+with DAG(
+    dag_id="e2e_retry",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=1)},
+):
+    SageMakerTrainingOperator(
+        task_id="budget_then_retry",
+        config=training_config("e2e-retry-budget-{{ ts_nodash | lower }}"),
+        check_interval=2,
+        max_attempts=5,
+    )
+    DiesAfterSubmit(
+        task_id="dies_after_submit",
+        config=training_config("e2e-retry-dies-{{ ts_nodash | lower }}"),
+        check_interval=2,
+        max_attempts=60,
+    )

@@ -1,0 +1,102 @@
+"""No job left behind: user kills, deferral timeouts and retries through the real stack."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sagemaker_async.testing import SageMakerSimulator
+from tests.e2e.stack import AirflowStack, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def job_status(sim: SageMakerSimulator, prefix: str) -> str | None:
+    jobs = [j for j in sim.client.jobs() if j["name"].startswith(prefix)]
+    return jobs[0]["status"] if jobs else None
+
+
+def creates(sim: SageMakerSimulator, prefix: str) -> int:
+    return sum(
+        j["calls"].get("CreateTrainingJob", 0)
+        for j in sim.client.jobs()
+        if j["name"].startswith(prefix)
+    )
+
+
+def test_user_actions_on_deferred_tasks_stop_their_jobs(
+    stack: AirflowStack, e2e_simulator: SageMakerSimulator
+) -> None:
+    e2e_simulator.add_rule("e2e-kill-", duration=600)
+    run_id = stack.trigger("e2e_kill")
+    wait_for(
+        lambda: set(stack.task_states("e2e_kill", run_id).values()) == {"deferred"},
+        120,
+        "the three tasks deferred",
+    )
+    stack.set_task_state("e2e_kill", run_id, "mark_failed", "failed")
+    stack.set_task_state("e2e_kill", run_id, "mark_success", "success")
+    stack.clear_task("e2e_kill", run_id, "clear")
+    acted = time.monotonic()
+    prefixes = ["e2e-kill-mark-failed-", "e2e-kill-mark-success-", "e2e-kill-clear-"]
+    wait_for(
+        lambda: all(job_status(e2e_simulator, p) == "Stopped" for p in prefixes),
+        30,
+        "all three jobs Stopped",
+    )
+    assert time.monotonic() - acted < 30
+    # The cleared task runs again: as its own job was stopped, under the next suffix.
+    wait_for(
+        lambda: any(
+            j["name"].endswith("-1")
+            for j in e2e_simulator.client.jobs()
+            if j["name"].startswith("e2e-kill-clear-")
+        ),
+        120,
+        "the cleared task's new job",
+    )
+    stack.set_task_state("e2e_kill", run_id, "clear", "failed")
+
+
+def test_deferral_timeout_stops_the_job(
+    stack: AirflowStack, e2e_simulator: SageMakerSimulator
+) -> None:
+    e2e_simulator.add_rule("e2e-deferral-timeout-", duration=600)
+    stack.stop_process("triggerer", grace=10)
+    try:
+        run_id = stack.trigger("e2e_deferral_timeout")
+        # Budget 10 s plus a minute of grace, then the scheduler times the deferral out.
+        assert stack.wait_for_run("e2e_deferral_timeout", run_id, timeout=180) == "failed"
+    finally:
+        stack.start_process("triggerer")
+    wait_for(
+        lambda: job_status(e2e_simulator, "e2e-deferral-timeout-") == "Stopped",
+        30,
+        "the job Stopped",
+    )
+    assert "Deferral timed out; stopping training job" in stack.task_log(
+        "e2e_deferral_timeout", run_id, "train"
+    )
+
+
+def test_retries_reattach_instead_of_starting_a_second_job(
+    stack: AirflowStack, e2e_simulator: SageMakerSimulator
+) -> None:
+    # The first try's 10 s budget ends before the 25 s job; a retry is due, so the job is
+    # left running and the second try re-attaches to it.
+    e2e_simulator.add_rule("e2e-retry-budget-", duration=25)
+    e2e_simulator.add_rule("e2e-retry-dies-", duration=15)
+    run_id = stack.trigger("e2e_retry")
+    assert stack.wait_for_run("e2e_retry", run_id, timeout=240) == "success"
+    tis = stack.task_instances("e2e_retry", run_id)
+    for task_id, prefix in (
+        ("budget_then_retry", "e2e-retry-budget-"),
+        ("dies_after_submit", "e2e-retry-dies-"),
+    ):
+        assert tis[task_id]["try_number"] == 2, task_id
+        assert creates(e2e_simulator, prefix) == 1, task_id
+        assert len([j for j in e2e_simulator.client.jobs() if j["name"].startswith(prefix)]) == 1
+        assert job_status(e2e_simulator, prefix) == "Completed"
+    log = stack.task_log("e2e_retry", run_id, "budget_then_retry")
+    assert "did not finish before its deadline" in log and "Re-attaching to training job" in log
