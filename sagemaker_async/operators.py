@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 #: when no triggerer runs the trigger, not the normal way a wait ends.
 DEFERRAL_GRACE = timedelta(minutes=1)
 #: How often a ``ResourceInUse`` race on create is resolved again before giving up.
-MAX_CREATE_ROUNDS = 5
+MAX_CREATE_ROUNDS = 10
 _USER_ERRORS = (
     InvalidConfigError,
     JobNameTakenError,
@@ -128,7 +128,8 @@ class SageMakerTrainingOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any] | None:
         try:
             config = prepare_config(self.config)
-            job_name = self._submit(config, identity_tags(context["ti"]))
+            ti = context["ti"]
+            job_name = self._submit(config, identity_tags(ti), _follows_a_clear(ti, self.retries))
         except _USER_ERRORS as exc:
             raise AirflowFailException(str(exc)) from None
         except (ClientError, BotoCoreError) as exc:
@@ -192,8 +193,15 @@ class SageMakerTrainingOperator(BaseOperator):
             cancel_on_kill=self.cancel_on_kill,
         )
 
-    def _submit(self, config: dict[str, Any], identity: dict[str, str]) -> str:
-        """Create the job, or find this task's running one; return the name in use."""
+    def _submit(
+        self, config: dict[str, Any], identity: dict[str, str], cleared: bool = False
+    ) -> str:
+        """Create the job, or find this task's running one; return the name in use.
+
+        After a clear the user wants a fresh run: the earlier try's job is stopped (if
+        ``cancel_on_kill``) instead of re-attached, whether or not the triggerer's own
+        ``on_kill`` got to it first.
+        """
         base = config["TrainingJobName"]
         for round_ in range(MAX_CREATE_ROUNDS):
             decision = resolve_name(
@@ -206,6 +214,10 @@ class SageMakerTrainingOperator(BaseOperator):
                 raise AirflowSkipException(
                     f"Training job {base} exists and action_if_job_exists='skip'"
                 )
+            if decision.action == "attach" and cleared and self.cancel_on_kill:
+                self.log.info("Task was cleared: stopping %s of the earlier try", decision.name)
+                self.hook.stop(decision.name)
+                continue
             self._reattached = decision.action == "attach"
             if self._reattached:
                 self.log.info(
@@ -266,6 +278,15 @@ class SageMakerTrainingOperator(BaseOperator):
         last_try = context["ti"].try_number > (self.retries or 0)
         if self.cancel_on_kill and last_try:
             self.hook.stop(job_name)
+
+
+def _follows_a_clear(ti: Any, retries: int | None) -> bool:
+    """Whether this try exists because a user cleared the previous one.
+
+    Airflow resets ``max_tries`` to ``try_number + retries`` when it clears a task that is not
+    running; a retry after a failure leaves it alone.
+    """
+    return bool(ti.try_number > 1 and ti.max_tries - (retries or 0) == ti.try_number - 1)
 
 
 def _check_arguments(

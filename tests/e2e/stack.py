@@ -134,10 +134,10 @@ class AirflowStack:
     def _environment(self, parallelism: int, extra: dict[str, str]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))}
         key, secret, token = self.credentials
-        extra = {"region_name": "us-east-1", "endpoint_url": self.simulator_url}
+        conn_extra = {"region_name": "us-east-1", "endpoint_url": self.simulator_url}
         if token:
-            extra["aws_session_token"] = token
-        connection = {"conn_type": "aws", "login": key, "password": secret, "extra": extra}
+            conn_extra["aws_session_token"] = token
+        connection = {"conn_type": "aws", "login": key, "password": secret, "extra": conn_extra}
         env.update(
             {
                 "AIRFLOW_HOME": str(self.home),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from sagemaker_async.ownership import identity_tags
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:training-job/{}"
 
@@ -96,3 +99,37 @@ class ScriptedAsyncClient:
     async def stop_training_job(self, TrainingJobName: str) -> dict[str, Any]:
         self.stops.append(TrainingJobName)
         return {}
+
+
+def base_config(name: str = "job") -> dict[str, Any]:
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": "img:latest", "TrainingInputMode": "File"},
+        "RoleArn": "arn:aws:iam::123456789012:role/training",
+        "OutputDataConfig": {"S3OutputPath": "s3://bucket/out"},
+        "ResourceConfig": {
+            "InstanceType": "ml.m5.large",
+            "InstanceCount": "1",
+            "VolumeSizeInGB": "10",
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": "3600"},
+        "HyperParameters": {"epochs": 3, "lr": 0.1},
+    }
+
+
+@dataclass
+class FakeTI:
+    dag_id: str = "dag"
+    task_id: str = "train"
+    run_id: str = "manual__2026-01-01T00:00:00+00:00"
+    map_index: int = -1
+    try_number: int = 1
+    max_tries: int = 0
+    xcom: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+OURS = identity_tags(FakeTI())
+THEIRS = identity_tags(FakeTI(dag_id="other_dag"))

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sagemaker_async.config import InvalidConfigError, prepare_config
-from tests.unit.test_operators import base_config
+from tests.unit.fakes import base_config
 
 
 def test_templated_numbers_and_booleans_are_coerced() -> None:

@@ -6,8 +6,8 @@ import pytest
 
 from sagemaker_async.links import SageMakerTrainingJobLink, SageMakerTrainingLogsLink
 from sagemaker_async.operators import SageMakerTrainingOperator
-from tests.unit.fakes import FakeSageMaker
-from tests.unit.test_operators import FakeTI, make_operator
+from tests.unit.fakes import FakeSageMaker, FakeTI
+from tests.unit.test_operators import make_operator
 
 
 @pytest.mark.parametrize(

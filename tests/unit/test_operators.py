@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -14,41 +13,7 @@ from airflow.sdk.exceptions import (
 )
 
 from sagemaker_async.operators import DEFERRAL_GRACE, SageMakerTrainingOperator
-from sagemaker_async.ownership import identity_tags
-from tests.unit.fakes import FakeSageMaker, client_error
-
-
-def base_config(name: str = "job") -> dict[str, Any]:
-    return {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": "img:latest", "TrainingInputMode": "File"},
-        "RoleArn": "arn:aws:iam::123456789012:role/training",
-        "OutputDataConfig": {"S3OutputPath": "s3://bucket/out"},
-        "ResourceConfig": {
-            "InstanceType": "ml.m5.large",
-            "InstanceCount": "1",
-            "VolumeSizeInGB": "10",
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": "3600"},
-        "HyperParameters": {"epochs": 3, "lr": 0.1},
-    }
-
-
-@dataclass
-class FakeTI:
-    dag_id: str = "dag"
-    task_id: str = "train"
-    run_id: str = "manual__2026-01-01T00:00:00+00:00"
-    map_index: int = -1
-    try_number: int = 1
-    xcom: dict[str, Any] = field(default_factory=dict)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.xcom[key] = value
-
-
-OURS = identity_tags(FakeTI())
-THEIRS = identity_tags(FakeTI(dag_id="other_dag"))
+from tests.unit.fakes import OURS, THEIRS, FakeSageMaker, FakeTI, base_config, client_error
 
 
 def make_operator(fake: FakeSageMaker, **kwargs: Any) -> SageMakerTrainingOperator:
@@ -321,4 +286,22 @@ def test_job_of_this_try_stopped_fails_the_task() -> None:
     fake.add_job("job", "Stopped", OURS)
     with pytest.raises(AirflowException, match="msg"):
         make_operator(fake).execute_complete({"ti": FakeTI()}, event("stopped"), reattached=False)
+    assert created_names(fake) == []
+
+
+def test_a_cleared_task_stops_its_earlier_job_and_starts_afresh() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "InProgress", OURS)
+    # Clearing after try 1 sets max_tries to try_number + retries (1 + 0).
+    _, ti = run(make_operator(fake), FakeTI(try_number=2, max_tries=1))
+    assert fake.count("stop_training_job") == 1
+    assert created_names(fake) == ["job-1"]
+    assert ti.xcom["training_job_name"] == "job-1"
+
+
+def test_a_retry_after_failure_reattaches() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "InProgress", OURS)
+    run(make_operator(fake, retries=1), FakeTI(try_number=2, max_tries=1))
+    assert fake.count("stop_training_job") == 0
     assert created_names(fake) == []

@@ -20,8 +20,8 @@ from sagemaker_async import SageMakerTrainingOperator
 class DiesAfterSubmit(SageMakerTrainingOperator):
     """On its first try, the worker process is killed right after the job is created."""
 
-    def _submit(self, config: dict[str, Any], identity: dict[str, str]) -> str:
-        name = super()._submit(config, identity)
+    def _submit(self, *args: Any, **kwargs: Any) -> str:
+        name = super()._submit(*args, **kwargs)
         if get_current_context()["ti"].try_number == 1:
             os.kill(os.getpid(), signal.SIGKILL)
         return name

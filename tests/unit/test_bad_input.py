@@ -1,0 +1,307 @@
+"""Every rejected input: the exception a user sees, what its message names, and no job created.
+
+One test per row of the README's "Rejected input" table. The boto3 client factory is replaced
+by one that hands out a :class:`FakeSageMaker`, so connection, region and endpoint checks run
+as in production while no request can leave the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from sagemaker_async.operators import SageMakerTrainingOperator
+from tests.unit.fakes import THEIRS, FakeSageMaker, FakeTI, base_config, client_error
+
+Mutation = Callable[[dict[str, Any]], object]
+
+
+class Clients:
+    """The fake behind every boto3 client the hook builds, and the kwargs of each build."""
+
+    def __init__(self, fake: FakeSageMaker) -> None:
+        self.fake = fake
+        self.built: list[dict[str, Any]] = []
+
+    def created(self) -> int:
+        return self.fake.count("create_training_job")
+
+
+@pytest.fixture
+def clients(monkeypatch: pytest.MonkeyPatch) -> Clients:
+    return install(monkeypatch, FakeSageMaker())
+
+
+def install(monkeypatch: pytest.MonkeyPatch, fake: FakeSageMaker) -> Clients:
+    clients = Clients(fake)
+
+    def client(self: boto3.session.Session, service: str, **kwargs: Any) -> FakeSageMaker:
+        clients.built.append({"service": service, **kwargs})
+        return fake
+
+    monkeypatch.setattr(boto3.session.Session, "client", client)
+    return clients
+
+
+def operator(**kwargs: Any) -> SageMakerTrainingOperator:
+    kwargs.setdefault("config", base_config())
+    kwargs.setdefault("aws_conn_id", None)
+    kwargs.setdefault("region_name", "us-east-1")
+    return SageMakerTrainingOperator(task_id="train", wait_for_completion=False, **kwargs)
+
+
+def start_task(op: SageMakerTrainingOperator) -> None:
+    op.execute({"ti": FakeTI()})  # type: ignore[arg-type]
+
+
+def fails_at_task_start(op: SageMakerTrainingOperator, *patterns: str) -> str:
+    """Run the task; it must raise exactly ``AirflowFailException`` (no retry)."""
+    with pytest.raises(AirflowException) as raised:
+        start_task(op)
+    assert type(raised.value) is AirflowFailException
+    return matching(str(raised.value), patterns)
+
+
+def matching(message: str, patterns: tuple[str, ...]) -> str:
+    for pattern in patterns:
+        assert re.search(pattern, message), f"{pattern!r} not in {message!r}"
+    return message
+
+
+def nothing_sent(clients: Clients) -> None:
+    """The input was refused before a client existed: not a single request was made."""
+    assert clients.built == []
+    assert clients.fake.calls == []
+
+
+def mutated(mutate: Mutation) -> dict[str, Any]:
+    config = base_config()
+    mutate(config)
+    return config
+
+
+# --- config: task start, before any AWS call -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mutate", "patterns"),
+    [
+        pytest.param(
+            lambda c: c.pop("RoleArn"),
+            ['Missing required parameter in input: "RoleArn"'],
+            id="missing-required-field",
+        ),
+        pytest.param(
+            lambda c: c["ResourceConfig"].update(InstanceCount="two"),
+            [
+                r"Invalid type for parameter ResourceConfig\.InstanceCount, value: two",
+                r"valid types: <class 'int'>",
+            ],
+            id="wrong-type",
+        ),
+        pytest.param(
+            lambda c: c.update(Unknown=1),
+            ['Unknown parameter in input: "Unknown", must be one of: TrainingJobName, '],
+            id="unknown-field",
+        ),
+        pytest.param(
+            lambda c: c.pop("TrainingJobName"),
+            ['Missing required parameter in input: "TrainingJobName"'],
+            id="name-missing",
+        ),
+        pytest.param(
+            lambda c: c.update(TrainingJobName="bad_name!"),
+            [
+                r"TrainingJobName 'bad_name!' is invalid",
+                "letters, digits and hyphens, starting and ending with a letter or digit",
+            ],
+            id="name-invalid-characters",
+        ),
+        pytest.param(
+            lambda c: c.update(TrainingJobName="x" * 64),
+            [r"TrainingJobName 'x{64}' is 64 characters long; SageMaker accepts 1 to 63"],
+            id="name-too-long",
+        ),
+    ],
+)
+def test_bad_config_field_fails_the_task_naming_the_field(
+    clients: Clients, mutate: Mutation, patterns: list[str]
+) -> None:
+    message = fails_at_task_start(operator(config=mutated(mutate)), *patterns)
+    if "Invalid type" in message or "parameter in input" in message:
+        assert message.startswith("Invalid training job config: ")
+    nothing_sent(clients)
+
+
+def test_config_that_is_not_a_dict_fails_the_task(clients: Clients) -> None:
+    fails_at_task_start(
+        operator(config=["not", "a", "dict"]),
+        r"^config must be a dict \(the CreateTrainingJob request\), got list$",
+    )
+    nothing_sent(clients)
+
+
+def test_config_string_that_is_not_json_fails_the_task(clients: Clients) -> None:
+    fails_at_task_start(
+        operator(config="{'TrainingJobName': 'job'}"),
+        r"^config is a string but not valid JSON: Expecting property name enclosed in double "
+        r"quotes: line 1 column 2 \(char 1\)$",
+    )
+    nothing_sent(clients)
+
+
+# --- operator arguments: DAG parse -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        pytest.param(
+            {"action_if_job_exists": "overwrite"},
+            "action_if_job_exists='overwrite' is not one of "
+            "'fail', 'increment', 'skip', 'timestamp'",
+            id="action_if_job_exists-unknown",
+        ),
+        pytest.param(
+            {"check_interval": 0},
+            "check_interval must be a positive number of seconds, got 0",
+            id="check_interval-zero",
+        ),
+        pytest.param(
+            {"check_interval": -5},
+            "check_interval must be a positive number of seconds, got -5",
+            id="check_interval-negative",
+        ),
+        pytest.param(
+            {"max_attempts": 0},
+            "max_attempts must be a positive integer, got 0",
+            id="max_attempts-zero",
+        ),
+        pytest.param(
+            {"max_attempts": 2.5},
+            "max_attempts must be a positive integer, got 2.5",
+            id="max_attempts-float",
+        ),
+        pytest.param(
+            {"max_attempts": "10"},
+            "max_attempts must be a positive integer, got '10'",
+            id="max_attempts-string",
+        ),
+        pytest.param(
+            {"max_ingestion_time": 0},
+            "max_ingestion_time must be a positive number of seconds or None, got 0",
+            id="max_ingestion_time-zero",
+        ),
+    ],
+)
+def test_bad_operator_argument_is_refused_at_dag_parse(
+    clients: Clients, kwargs: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(ValueError) as raised:
+        operator(**kwargs)
+    assert type(raised.value) is ValueError
+    assert str(raised.value) == expected
+    nothing_sent(clients)
+
+
+# --- connection, region, endpoint: task start, before any AWS call ----------------------------
+
+
+def test_unknown_connection_fails_the_task_naming_the_id(clients: Clients) -> None:
+    fails_at_task_start(
+        operator(aws_conn_id="no_such_conn_b4d", region_name=None),
+        r"^aws_conn_id 'no_such_conn_b4d': no Airflow connection with this id\. "
+        r"Create it \(conn_type 'aws'\) or pass aws_conn_id=None to use the default "
+        r"credential chain\.$",
+    )
+    nothing_sent(clients)
+
+
+def test_bad_region_fails_the_task_naming_the_region(clients: Clients) -> None:
+    fails_at_task_start(
+        operator(region_name="mars-north"),
+        r"^region_name 'mars-north' is not an AWS region name \(such as 'us-east-1'\)$",
+    )
+    nothing_sent(clients)
+
+
+def test_bad_endpoint_in_the_connection_fails_the_task_naming_it(
+    clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BAD_ENDPOINT",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "k",
+                "password": "s",
+                "extra": {"endpoint_url": "not-a-url"},
+            }
+        ),
+    )
+    fails_at_task_start(
+        operator(aws_conn_id="bad_endpoint"),
+        r"^endpoint_url 'not-a-url' is not an http\(s\) URL "
+        r"\(such as 'https://api\.sagemaker\.us-east-1\.amazonaws\.com'\)$",
+    )
+    nothing_sent(clients)
+
+
+# --- AWS refuses the caller: first AWS call ----------------------------------------------------
+
+
+class RefusingSageMaker(FakeSageMaker):
+    """Answers every describe with a non-transient error, as AWS does for bad credentials."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__()
+        self.code = code
+
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
+        self.calls.append(("describe_training_job", {"TrainingJobName": TrainingJobName}))
+        raise client_error(self.code, "DescribeTrainingJob")
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        pytest.param("UnrecognizedClientException", "AWS rejected the credentials", id="creds"),
+        pytest.param("AccessDeniedException", "access denied", id="access-denied"),
+    ],
+)
+def test_aws_refusing_the_caller_fails_the_try_without_creating(
+    monkeypatch: pytest.MonkeyPatch, code: str, kind: str
+) -> None:
+    clients = install(monkeypatch, RefusingSageMaker(code))
+    with pytest.raises(AirflowException) as raised:
+        start_task(operator())
+    # Not AirflowFailException: the task's retries apply (credentials may be rotated meanwhile).
+    assert type(raised.value) is AirflowException
+    assert str(raised.value) == (
+        f"Could not submit the training job: {kind}: An error occurred ({code}) when calling "
+        f"the DescribeTrainingJob operation: simulated {code}"
+    )
+    # Exactly one describe (not retried as if transient), and no create.
+    assert clients.fake.calls == [("describe_training_job", {"TrainingJobName": "job"})]
+    assert clients.created() == 0
+
+
+# --- name held by another task: first AWS call -------------------------------------------------
+
+
+def test_name_held_by_another_task_with_fail_action_fails_the_task(clients: Clients) -> None:
+    clients.fake.add_job("job", "Completed", THEIRS)
+    fails_at_task_start(
+        operator(action_if_job_exists="fail"),
+        r"^A training job named 'job' already exists and was not started by this task "
+        r"\(action_if_job_exists='fail'\)\. Choose another TrainingJobName or set "
+        r"action_if_job_exists to one of fail, increment, skip, timestamp\.$",
+    )
+    assert clients.created() == 0
+    assert list(clients.fake.jobs) == ["job"]
