@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from airflow.sdk import BaseHook
@@ -15,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from sagemaker_async import errors
 from sagemaker_async.connection import AwsSettings, get_settings
 from sagemaker_async.events import JobWatch
+from sagemaker_async.logtail import LogFollower
 from sagemaker_async.naming import ExistingJob
 from sagemaker_async.ownership import is_owned
 
@@ -62,11 +64,26 @@ class SageMakerHook(BaseHook):
 
     @cached_property
     def client(self) -> Any:
-        settings = self.settings
+        return self._client("sagemaker", self.settings)
+
+    @cached_property
+    def logs_client(self) -> Any:
+        """CloudWatch Logs, for the job's log lines (its endpoint may differ per service)."""
+        settings = get_settings(
+            self.aws_conn_id,
+            service="logs",
+            region_name=self.region_name,
+            verify=self.verify,
+            botocore_config=self.botocore_config,
+        )
+        return self._client("logs", settings)
+
+    @staticmethod
+    def _client(service: Literal["sagemaker", "logs"], settings: AwsSettings) -> Any:
         config = Config(**settings.botocore_config) if settings.botocore_config else None
         try:
             return boto3.session.Session().client(
-                "sagemaker", config=config, **settings.client_kwargs()
+                service, config=config, **settings.client_kwargs()
             )
         except NoRegionError:
             raise NoRegionConfiguredError(
@@ -122,8 +139,27 @@ class SageMakerHook(BaseHook):
         self.log.info("Requested stop of training job %s", job_name)
         return True
 
-    def wait(self, watch: JobWatch, check_interval: float) -> dict[str, Any]:
-        """Poll until the job ends or the watch's deadline passes; return the event."""
+    def wait(
+        self, watch: JobWatch, check_interval: float, print_log: bool = False
+    ) -> dict[str, Any]:
+        """Poll until the job ends or the watch's deadline passes; return the event.
+
+        With ``print_log``, the job's new log lines are shown after each poll.
+        """
+        follower = LogFollower(watch.job_name, lambda line: self.log.info("%s", line))
+        try:
+            return self._poll(watch, check_interval, follower if print_log else None)
+        finally:
+            if print_log:
+                self._show_logs(follower)  # what the job wrote since the last read
+
+    def _show_logs(self, follower: LogFollower) -> None:
+        # The follower's logic is async (the trigger's); a private loop runs it with boto3.
+        asyncio.run(follower.once(_Blocking(self.client), _Blocking(self.logs_client)))
+
+    def _poll(
+        self, watch: JobWatch, check_interval: float, follower: LogFollower | None
+    ) -> dict[str, Any]:
         while watch.remaining() > 0:
             try:
                 job = self.call(
@@ -139,5 +175,17 @@ class SageMakerHook(BaseHook):
                 self.log.info("%s", line)
             if event := watch.outcome(job):
                 return event
+            if follower is not None:
+                self._show_logs(follower)
             time.sleep(max(0.0, min(check_interval, watch.remaining())))
         return watch.timeout_event()
+
+
+class _Blocking:
+    """A boto3 client behind the ``await call(operation, **kwargs)`` the follower expects."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def call(self, operation: str, **kwargs: Any) -> Any:
+        return getattr(self.client, operation)(**kwargs)

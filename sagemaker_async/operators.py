@@ -149,7 +149,7 @@ class SageMakerTrainingOperator(BaseOperator):
                 kwargs={"reattached": self._reattached},
                 timeout=timedelta(seconds=self.budget_seconds) + DEFERRAL_GRACE,
             )
-        event = self.hook.wait(watch, self.check_interval)
+        event = self.hook.wait(watch, self.check_interval, self.print_log)
         return self._finish(context, event, self._reattached)
 
     def execute_complete(

@@ -10,6 +10,7 @@ used from a loop that did not create it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import weakref
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import botocore.loaders
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 from botocore.exceptions import ClientError
@@ -134,20 +136,32 @@ class ClientPool:
             await entry.result().close()
 
     async def _build(self, settings: AwsSettings, service: str) -> SharedClient:
-        # Building a session reads config files; the loader warm-up loads the service model.
-        # Both run in a worker thread so the event loop keeps serving other triggers.
-        session = await asyncio.to_thread(AioSession)
-        options = {
-            "max_pool_connections": DEFAULT_MAX_CONNECTIONS,
-            **(settings.botocore_config or {}),
-        }
-        config = AioConfig(warm_up_loader_caches=True, **options)
-        closer = session.create_client(service, config=config, **settings.client_kwargs())
-        client = await closer.__aenter__()
+        closer, client = await asyncio.to_thread(_build_client, settings, service)
         return SharedClient(client, Pacer(self.max_rps), asyncio.get_running_loop(), closer)
 
 
+def _build_client(settings: AwsSettings, service: str) -> tuple[Any, Any]:
+    """Build a client in a worker thread; return its context manager and the client.
+
+    Reading config files, loading the service model and generating the client class take a
+    few hundred milliseconds of CPU, which must not stall the triggerer's event loop. Nothing
+    built here is tied to this thread's private loop: HTTP sessions open with the first request.
+    """
+    options = {"max_pool_connections": DEFAULT_MAX_CONNECTIONS, **(settings.botocore_config or {})}
+    session = AioSession()
+    # One loader per process: its cache keeps the parsed service models, whose JSON parsing
+    # holds the GIL (and so stalls the loop thread too) for tens of milliseconds.
+    session.register_component("data_loader", _shared_loader())
+    closer = session.create_client(service, config=AioConfig(**options), **settings.client_kwargs())
+    return closer, asyncio.run(closer.__aenter__())
+
+
 _CLOSING: set[asyncio.Task[None]] = set()  # keeps late closes alive until they finish
+
+
+@functools.cache
+def _shared_loader() -> Any:
+    return botocore.loaders.create_loader()
 
 
 def _close_when_built(entry: asyncio.Future[SharedClient]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +19,7 @@ from sagemaker_async.connection import (
     aget_settings,
 )
 from sagemaker_async.events import JobWatch
+from sagemaker_async.logtail import LogFollower
 from sagemaker_async.pool import SharedClient, shared_client
 
 _CALL_ERRORS = (ClientError, BotoCoreError, asyncio.TimeoutError, ConnectionError)
@@ -91,21 +93,40 @@ class SageMakerTrainingTrigger(BaseTrigger):
             max(watch.remaining(), 0.0),
         )
         try:
-            settings = await self._settings()
-            async with shared_client(settings) as client:
-                event = await self._wait(client, watch)
+            async with shared_client(await self._settings()) as client:
+                if self.print_log:
+                    async with shared_client(await self._settings("logs"), "logs") as logs:
+                        event = await self._wait_showing_logs(client, logs, watch)
+                else:
+                    event = await self._wait(client, watch)
         except (ConnectionNotFoundError, InvalidSettingsError, BotoCoreError, ClientError) as exc:
             event = watch.error_event(errors.describe_failure(exc))
         self.log.info("%s", event["message"])
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
-    async def _settings(self) -> AwsSettings:
+    async def _settings(self, service: str = "sagemaker") -> AwsSettings:
         return await aget_settings(
             self.aws_conn_id,
+            service=service,
             region_name=self.region_name,
             verify=self.verify,
             botocore_config=self.botocore_config,
         )
+
+    async def _wait_showing_logs(
+        self, client: SharedClient, logs: SharedClient, watch: JobWatch
+    ) -> dict[str, Any]:
+        """Wait as :meth:`_wait` does while a separate task shows the job's log lines."""
+        follower = LogFollower(self.job_name, lambda line: self.log.info("%s", line))
+        tailing = asyncio.ensure_future(follower.follow(client, logs, self.check_interval))
+        try:
+            event = await self._wait(client, watch)
+        finally:
+            tailing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tailing
+        await follower.once(client, logs)  # what the job wrote since the last read
+        return event
 
     async def _wait(self, client: SharedClient, watch: JobWatch) -> dict[str, Any]:
         # Triggers deferred in the same second would otherwise poll in lock step forever.

@@ -83,9 +83,9 @@ def test_deferral_timeout_stops_the_job(
 def test_retries_reattach_instead_of_starting_a_second_job(
     stack: AirflowStack, e2e_simulator: SageMakerSimulator
 ) -> None:
-    # The first try's 10 s budget ends before the 16 s job; a retry is due, so the job is
+    # The first try's 20 s budget ends before the 40 s job; a retry is due, so the job is
     # left running and the second try re-attaches to it.
-    e2e_simulator.add_rule("e2e-retry-budget-", duration=16)
+    e2e_simulator.add_rule("e2e-retry-budget-", duration=40)
     e2e_simulator.add_rule("e2e-retry-dies-", duration=15)
     run_id = stack.trigger("e2e_retry")
     assert stack.wait_for_run("e2e_retry", run_id, timeout=240) == "success"

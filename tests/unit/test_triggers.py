@@ -21,6 +21,7 @@ def make_trigger(**overrides: Any) -> SageMakerTrainingTrigger:
         "check_interval": 0.01,
         "aws_conn_id": None,
         "region_name": "us-east-1",
+        "print_log": False,
     }
     kwargs.update(overrides)
     return SageMakerTrainingTrigger(**kwargs)

@@ -38,7 +38,7 @@ with DAG(
         task_id="budget_then_retry",
         config=training_config("e2e-retry-budget-{{ ts_nodash | lower }}"),
         check_interval=2,
-        max_attempts=5,
+        max_attempts=10,
     )
     DiesAfterSubmit(
         task_id="dies_after_submit",
