@@ -176,6 +176,7 @@ class SageMakerHook(BaseHook):
             if event := watch.outcome(job):
                 return event
             if follower is not None:
+                follower.arn = job.get("TrainingJobArn")
                 self._show_logs(follower)
             time.sleep(max(0.0, min(check_interval, watch.remaining())))
         return watch.timeout_event()

@@ -106,10 +106,11 @@ class LogFollower:
             await asyncio.sleep(interval)
 
     async def once(self, sagemaker: AsyncCaller, logs: AsyncCaller) -> None:
+        """Show what is new; does nothing until the status poll has told :attr:`arn`."""
+        if self.arn is None:
+            return
         try:
             if self.tail is None:
-                job = await sagemaker.call("describe_training_job", TrainingJobName=self.job_name)
-                self.arn = job["TrainingJobArn"]
                 tags = await sagemaker.call("list_tags", ResourceArn=self.arn)
                 self.tail = LogTail.from_tags(self.job_name, tags.get("Tags", []))
             streams = LogTail.stream_names(

@@ -120,7 +120,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
         follower = LogFollower(self.job_name, lambda line: self.log.info("%s", line))
         tailing = asyncio.ensure_future(follower.follow(client, logs, self.check_interval))
         try:
-            event = await self._wait(client, watch)
+            event = await self._wait(client, watch, follower)
         finally:
             tailing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -128,7 +128,9 @@ class SageMakerTrainingTrigger(BaseTrigger):
         await follower.once(client, logs)  # what the job wrote since the last read
         return event
 
-    async def _wait(self, client: SharedClient, watch: JobWatch) -> dict[str, Any]:
+    async def _wait(
+        self, client: SharedClient, watch: JobWatch, follower: LogFollower | None = None
+    ) -> dict[str, Any]:
         # Triggers deferred in the same second would otherwise poll in lock step forever.
         await asyncio.sleep(random.uniform(0, min(self.check_interval, max(watch.remaining(), 0))))
         failures = 0
@@ -150,6 +152,8 @@ class SageMakerTrainingTrigger(BaseTrigger):
                     "Polling %s recovered after %s transient errors", self.job_name, failures
                 )
                 failures = 0
+            if follower is not None:
+                follower.arn = job.get("TrainingJobArn")
             if line := watch.observe(job):
                 self.log.info("%s", line)
             if event := watch.outcome(job):

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+import boto3
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -344,3 +345,21 @@ class SageMakerSimulator:
     def faults(self) -> dict[str, Any]:
         """Same as :meth:`SimulatorClient.faults`, without HTTP."""
         return self.app.faults.view()
+
+    def log_lines(self, job_name: str) -> list[tuple[str, str]]:
+        """``(stream, message)`` of every line the job wrote so far, as CloudWatch serves them."""
+        logs = boto3.client(
+            "logs",
+            endpoint_url=self.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        group = "/aws/sagemaker/TrainingJobs"
+        streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{job_name}/")
+        lines = []
+        for stream in streams["logStreams"]:
+            name = stream["logStreamName"]
+            page = logs.get_log_events(logGroupName=group, logStreamName=name, startFromHead=True)
+            lines += [(name, str(event["message"])) for event in page["events"]]
+        return lines

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,16 @@ DAG_FILES = [
 _STACKS: list[AirflowStack] = []
 #: Distinctive credentials for ``aws_default``, so a test can look for them anywhere.
 SECRETS = ("AKIAE2EPROBEKEY7Q4Z", "e2e-secret-access-key-Xq81vPz", "e2e-session-token-Mw53Lr0")
+
+
+def jobs_with_prefix(sim: SageMakerSimulator, prefix: str) -> list[dict[str, Any]]:
+    return [job for job in sim.client.jobs() if job["name"].startswith(prefix)]
+
+
+def job_status(sim: SageMakerSimulator, prefix: str) -> str | None:
+    """Status of the first job whose name starts with ``prefix``, if any."""
+    jobs = jobs_with_prefix(sim, prefix)
+    return jobs[0]["status"] if jobs else None
 
 
 @pytest.fixture(scope="session")

@@ -7,14 +7,10 @@ import time
 import pytest
 
 from sagemaker_async.testing import SageMakerSimulator
+from tests.e2e.conftest import job_status
 from tests.e2e.stack import AirflowStack, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def job_status(sim: SageMakerSimulator, prefix: str) -> str | None:
-    jobs = [j for j in sim.client.jobs() if j["name"].startswith(prefix)]
-    return jobs[0]["status"] if jobs else None
 
 
 def creates(sim: SageMakerSimulator, prefix: str) -> int:

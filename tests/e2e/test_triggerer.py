@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from datetime import datetime
-from typing import Any
 
 import pytest
 
 from sagemaker_async.testing import SageMakerSimulator
-from tests.e2e.conftest import SECRETS
+from tests.e2e.conftest import SECRETS, job_status, jobs_with_prefix
 from tests.e2e.stack import AirflowStack, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
-def jobs_with_prefix(sim: SageMakerSimulator, prefix: str) -> list[dict[str, Any]]:
-    return [job for job in sim.client.jobs() if job["name"].startswith(prefix)]
+def trigger_events(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> list[str]:
+    """What the triggerer logged for a task, across triggerer restarts, in time order."""
+    records = []
+    for path in stack.task_log_files(dag_id, run_id, task_id):
+        if ".trigger." in path.name:
+            for raw in path.read_text().splitlines():
+                with contextlib.suppress(ValueError):
+                    record = json.loads(raw)
+                    records.append((record.get("timestamp", ""), str(record.get("event", ""))))
+    return [event for _, event in sorted(records)]
 
 
-def job_status(sim: SageMakerSimulator, prefix: str) -> str | None:
-    jobs = jobs_with_prefix(sim, prefix)
-    return jobs[0]["status"] if jobs else None
+def job_log_lines(sim: SageMakerSimulator, job_name: str) -> list[str]:
+    """The job's log lines as the task log shows them: ``[stream] message``."""
+    return [f"[{s.removeprefix(job_name + '/')}] {m}" for s, m in sim.log_lines(job_name)]
 
 
 def parse_time(value: str) -> float:
@@ -107,7 +116,16 @@ def test_triggerer_restart_keeps_jobs_and_deadlines(
         120,
         "both tasks deferred",
     )
-    time.sleep(10)
+    # The job's log lines reach the task's log while it still trains.
+    wait_for(
+        lambda: (
+            any("] epoch " in e for e in trigger_events(stack, "e2e_restart", run_id, "finishes"))
+            and stack.task_states("e2e_restart", run_id)["finishes"] == "deferred"
+        ),
+        60,
+        "epoch lines in the trigger log of a deferred task",
+    )
+    time.sleep(5)
     old = stack.processes["triggerer"].pid
     stack.stop_process("triggerer", grace=10)
     time.sleep(5)
@@ -133,6 +151,13 @@ def test_triggerer_restart_keeps_jobs_and_deadlines(
         lambda: job_status(e2e_simulator, "e2e-restart-late-") == "Stopped", 30, "late job Stopped"
     )
     assert job_status(e2e_simulator, "e2e-restart-ok-") == "Completed"
+    # Across the restart no line the job wrote is missing, and few repeat (one interval's).
+    written = job_log_lines(e2e_simulator, ok["name"])
+    shown = [e for e in trigger_events(stack, "e2e_restart", run_id, "finishes") if e in written]
+    assert set(written) <= set(shown), set(written) - set(shown)
+    assert len(shown) - len(set(shown)) <= 4, f"{len(shown) - len(set(shown))} lines repeated"
+    first_seen = list(dict.fromkeys(shown))
+    assert first_seen == [line for line in written if line in first_seen]
 
 
 @pytest.mark.parametrize("dag_id", ["example_sagemaker_training", "example_sagemaker_submit_only"])

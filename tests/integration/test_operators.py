@@ -169,28 +169,12 @@ def test_job_log_lines_reach_the_task_log_in_order(
     sim.add_rule("it-", duration=5)
     ti, name = run_dag(deferrable=deferrable, print_log=True)
     assert ti.state == "success"
-    logs = boto3.client(
-        "logs",
-        endpoint_url=simulator.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    (stream,) = logs.describe_log_streams(
-        logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{name}/"
-    )["logStreams"]
-    written = [
-        e["message"]
-        for e in logs.get_log_events(
-            logGroupName="/aws/sagemaker/TrainingJobs",
-            logStreamName=stream["logStreamName"],
-            startFromHead=True,
-        )["events"]
-    ]
+    lines = simulator.log_lines(name)
+    written = [message for _, message in lines]
     assert any(m.startswith("epoch ") for m in written)
     out = capfd.readouterr()
     text = out.out + out.err + caplog.text
-    short = stream["logStreamName"].removeprefix(f"{name}/")
+    short = lines[0][0].removeprefix(f"{name}/")
     positions = [text.find(f"[{short}] {message}") for message in written]
     assert -1 not in positions, "a line the job wrote is missing from the task log"
     assert positions == sorted(positions), "the job's lines are out of order in the task log"

@@ -79,14 +79,27 @@ class FakeAws:
         raise AssertionError(operation)
 
 
+def follower(shown: list[str]) -> LogFollower:
+    reader = LogFollower("job", shown.append)
+    reader.arn = "arn:job"  # as the first status poll sets it
+    return reader
+
+
+@pytest.mark.asyncio
+async def test_nothing_is_read_before_the_first_status_poll() -> None:
+    aws = FakeAws([event(100, "a", "one")])
+    await LogFollower("job", print).once(aws, aws)
+    assert aws.calls == []
+
+
 @pytest.mark.asyncio
 async def test_a_rebuilt_follower_resumes_from_the_saved_cursor() -> None:
     aws = FakeAws([event(100, "a", "one"), event(200, "b", "two")])
     shown: list[str] = []
-    await LogFollower("job", shown.append).once(aws, aws)
+    await follower(shown).once(aws, aws)
     aws.events.append(event(300, "c", "three"))
     # A triggerer restart: a new follower, reading the cursor the first one saved.
-    await LogFollower("job", shown.append).once(aws, aws)
+    await follower(shown).once(aws, aws)
     assert shown == ["[algo-1-1] one", "[algo-1-1] two", "[algo-1-1] two", "[algo-1-1] three"]
     assert aws.tags == [{"Key": CURSOR_TAG, "Value": "300"}]
 
@@ -95,7 +108,7 @@ async def test_a_rebuilt_follower_resumes_from_the_saved_cursor() -> None:
 async def test_log_errors_are_reported_once_and_never_raised() -> None:
     aws = FakeAws([], fail=RuntimeError("logs unavailable"))
     shown: list[str] = []
-    follower = LogFollower("job", shown.append)
+    reader = follower(shown)
     for _ in range(3):
-        await follower.once(aws, aws)
+        await reader.once(aws, aws)
     assert len(shown) == 1 and "logs unavailable" in shown[0]
