@@ -15,10 +15,12 @@ from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
+from botocore.config import Config
 
 Verify = bool | str | None
 
 
+_UNSUPPORTED_EXTRA = ("role_arn", "assume_role_method", "assume_role_kwargs", "profile_name")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 
@@ -67,6 +69,12 @@ def settings_from(
     botocore_config: dict[str, Any] | None = None,
 ) -> AwsSettings:
     """Merge connection fields with operator arguments; the operator's arguments win."""
+    if unsupported := [key for key in _UNSUPPORTED_EXTRA if extra.get(key)]:
+        # Ignoring them would quietly run under another identity, maybe in another account.
+        raise InvalidSettingsError(
+            f"connection extra {', '.join(map(repr, unsupported))} is not supported yet; use "
+            "a connection with keys (or none, for the default credential chain)"
+        )
     per_service = (extra.get("service_config") or {}).get(service) or {}
     return AwsSettings(
         region_name=region_name or per_service.get("region_name") or extra.get("region_name"),
@@ -85,6 +93,13 @@ def checked(settings: AwsSettings) -> AwsSettings:
     Caught here because botocore would turn both into connection errors, which look
     transient and would be retried for minutes.
     """
+    if settings.botocore_config:
+        try:
+            Config(**settings.botocore_config)
+        except (TypeError, ValueError) as exc:
+            raise InvalidSettingsError(
+                f"botocore_config is not valid for botocore: {exc}"
+            ) from None
     region = settings.region_name
     if region is not None and not _REGION.match(region):
         raise InvalidSettingsError(

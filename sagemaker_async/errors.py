@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, SSLError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 TRANSIENT_CODES = frozenset(
@@ -61,6 +61,8 @@ def is_transient(exc: BaseException) -> bool:
     """Whether retrying the same call later may succeed."""
     if isinstance(exc, ClientError):
         return error_code(exc) in TRANSIENT_CODES or _http_status(exc) >= 500
+    if isinstance(exc, SSLError):
+        return False  # a certificate problem does not go away by waiting
     # Connection resets, refused connections and read/connect timeouts.
     return isinstance(
         exc, HTTPClientError | BotoConnectionError | asyncio.TimeoutError | ConnectionError

@@ -171,12 +171,13 @@ class SageMakerHook(BaseHook):
                 if errors.is_transient(exc):
                     break  # transient errors lasted until the deadline
                 return watch.error_event(errors.describe_failure(exc))
+            if follower is not None:
+                follower.arn = job.get("TrainingJobArn")
             if line := watch.observe(job):
                 self.log.info("%s", line)
             if event := watch.outcome(job):
                 return event
             if follower is not None:
-                follower.arn = job.get("TrainingJobArn")
                 self._show_logs(follower)
             time.sleep(max(0.0, min(check_interval, watch.remaining())))
         return watch.timeout_event()

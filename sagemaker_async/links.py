@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperatorLink
 
+from sagemaker_async.logtail import LOG_GROUP
+
 if TYPE_CHECKING:
     from airflow.sdk.types import TaskInstanceKey
-
-LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
 
 def console_root(region: str) -> str:
@@ -39,8 +39,10 @@ class _TrainingJobLinkBase(BaseOperatorLink):
 
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
         job_name = getattr(operator, "job_name", None)
+        if not job_name:
+            return ""
         region = getattr(operator, "job_region", None)
-        return self.url(region, job_name) if job_name and region else ""
+        return self.url(region, job_name) if region else ""
 
     def url(self, region: str, job_name: str) -> str:
         raise NotImplementedError

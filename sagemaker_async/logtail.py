@@ -52,11 +52,14 @@ class LogTail:
     def stream_names(response: dict[str, Any]) -> list[str]:
         return [s["logStreamName"] for s in response.get("logStreams", [])]
 
-    def events_request(self, streams: list[str], token: str | None = None) -> dict[str, Any]:
+    def events_request(
+        self, streams: list[str], start: int, token: str | None = None
+    ) -> dict[str, Any]:
+        """One FilterLogEvents page; every page of a read asks from the same ``start``."""
         request: dict[str, Any] = {
             "logGroupName": LOG_GROUP,
             "logStreamNames": streams,
-            "startTime": self.cursor,
+            "startTime": start,
             "interleaved": True,
         }
         if token:
@@ -117,17 +120,17 @@ class LogFollower:
                 await logs.call("describe_log_streams", **self.tail.streams_request())
             )
             moved = False
-            token: str | None = None
+            start, token = self.tail.cursor, None
             for _ in range(MAX_PAGES) if streams else ():
-                page = await logs.call(
-                    "filter_log_events", **self.tail.events_request(streams, token)
-                )
+                request = self.tail.events_request(streams, start, token)
+                page = await logs.call("filter_log_events", **request)
                 for line in self.tail.absorb(page):
                     self.emit(line)
                     moved = True
                 token = page.get("nextToken")
                 if not token:
                     break
+                await asyncio.sleep(0)  # a long page of lines must not hog the event loop
             if moved:
                 await sagemaker.call(
                     "add_tags", ResourceArn=self.arn, Tags=[self.tail.cursor_tag()]

@@ -14,14 +14,20 @@ from airflow.sdk.exceptions import (
     AirflowException,
     AirflowFailException,
     AirflowSkipException,
+    TaskDeferralError,
     TaskDeferralTimeout,
 )
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sagemaker_async import errors
 from sagemaker_async.config import InvalidConfigError, prepare_config
-from sagemaker_async.connection import ConnectionNotFoundError, InvalidSettingsError
-from sagemaker_async.events import STOPPED, SUCCESS, TIMEOUT, JobWatch
+from sagemaker_async.connection import (
+    AwsSettings,
+    ConnectionNotFoundError,
+    InvalidSettingsError,
+    checked,
+)
+from sagemaker_async.events import ERROR, SUCCESS, TIMEOUT, JobWatch
 from sagemaker_async.hooks import NoRegionConfiguredError, SageMakerHook
 from sagemaker_async.links import SageMakerTrainingJobLink, SageMakerTrainingLogsLink
 from sagemaker_async.naming import ACTIONS, JobNameTakenError, resolve_name
@@ -60,7 +66,7 @@ class SageMakerTrainingOperator(BaseOperator):
     :param max_ingestion_time: seconds to wait in all; replaces ``max_attempts`` when set.
     :param action_if_job_exists: what to do when another task's job holds the name:
         ``fail``, ``increment`` (next free ``-N``), ``skip`` or ``timestamp``.
-    :param print_log: show the job's status messages (and, later, its logs) in the task log.
+    :param print_log: tail the job's CloudWatch logs into the task log.
     :param cancel_on_kill: stop the job when the task is killed or gives up on its last try.
     """
 
@@ -88,7 +94,9 @@ class SageMakerTrainingOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        _check_arguments(action_if_job_exists, check_interval, max_attempts, max_ingestion_time)
+        _check_arguments(
+            action_if_job_exists, check_interval, max_attempts, max_ingestion_time, botocore_config
+        )
         self.config = config
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
@@ -103,7 +111,6 @@ class SageMakerTrainingOperator(BaseOperator):
         self.print_log = print_log
         self.cancel_on_kill = cancel_on_kill
         self._job_name: str | None = None
-        self._reattached = False
 
     @cached_property
     def hook(self) -> SageMakerHook:
@@ -116,8 +123,11 @@ class SageMakerTrainingOperator(BaseOperator):
 
     @property
     def job_region(self) -> str | None:
-        """The AWS region the job runs in."""
-        return self.hook.settings.region_name or self.hook.client.meta.region_name
+        """The AWS region the job runs in (``None`` if it cannot be told)."""
+        try:
+            return self.hook.settings.region_name or self.hook.client.meta.region_name
+        except (ValueError, LookupError):  # broken connection or settings: no link, no crash
+            return None
 
     @property
     def budget_seconds(self) -> float:
@@ -146,18 +156,14 @@ class SageMakerTrainingOperator(BaseOperator):
             self.defer(
                 trigger=self._trigger(watch),
                 method_name="execute_complete",
-                kwargs={"reattached": self._reattached},
                 timeout=timedelta(seconds=self.budget_seconds) + DEFERRAL_GRACE,
             )
-        event = self.hook.wait(watch, self.check_interval, self.print_log)
-        return self._finish(context, event, self._reattached)
+        return self._finish(context, self.hook.wait(watch, self.check_interval, self.print_log))
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any], reattached: bool = False
-    ) -> dict[str, Any] | None:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume on the worker with the trigger's event."""
         self._job_name = event["job_name"]
-        return self._finish(context, event, reattached)
+        return self._finish(context, event)
 
     def resume_execution(
         self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context
@@ -165,14 +171,14 @@ class SageMakerTrainingOperator(BaseOperator):
         """Airflow's deferral timeout (no trigger ran in time) stops the job, then fails."""
         try:
             return super().resume_execution(next_method, next_kwargs, context)
-        except TaskDeferralTimeout:
+        except (TaskDeferralTimeout, TaskDeferralError):  # no trigger ran in time, or it crashed
             ti = context["ti"]
             name = ti.xcom_pull(
                 task_ids=self.task_id, key="training_job_name", map_indexes=ti.map_index
             )
-            if self.cancel_on_kill and name:
-                self.log.warning("Deferral timed out; stopping training job %s", name)
-                self.hook.stop(name)
+            if name:
+                self.log.warning("Deferral of training job %s failed or timed out", name)
+                self._give_up(context, name)
             raise
 
     def on_kill(self) -> None:
@@ -218,8 +224,7 @@ class SageMakerTrainingOperator(BaseOperator):
                 self.log.info("Task was cleared: stopping %s of the earlier try", decision.name)
                 self.hook.stop(decision.name)
                 continue
-            self._reattached = decision.action == "attach"
-            if self._reattached:
+            if decision.action == "attach":
                 self.log.info(
                     "Re-attaching to training job %s started by an earlier try", decision.name
                 )
@@ -243,25 +248,16 @@ class SageMakerTrainingOperator(BaseOperator):
             f"Could not claim a name for training job {base} in {MAX_CREATE_ROUNDS} rounds"
         )
 
-    def _finish(
-        self, context: Context, event: dict[str, Any], reattached: bool
-    ) -> dict[str, Any] | None:
+    def _finish(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         job_name = event["job_name"]
         if event["status"] == SUCCESS:
             result = _result(self.hook.describe(job_name))
             self.log.info("%s", _summary(result["Training"]))
             return result
-        if event["status"] == STOPPED and reattached:
-            # A clear or mark-failed of the earlier try stops its job, possibly just after
-            # this try re-attached to it: the user asked for a fresh run, so start one.
-            self.log.warning(
-                "Training job %s, re-attached from an earlier try, was stopped; starting a new job",
-                job_name,
-            )
-            return self.execute(context)
         message = event["message"]
         if event["status"] == TIMEOUT:
             message = f"{message} (budget: {self._budget_text()})"
+        if event["status"] in (TIMEOUT, ERROR):
             self._give_up(context, job_name)
         raise AirflowException(message)
 
@@ -274,10 +270,17 @@ class SageMakerTrainingOperator(BaseOperator):
         )
 
     def _give_up(self, context: Context, job_name: str) -> None:
-        """On the last try, stop the job; an earlier try leaves it for the retry to re-attach."""
-        last_try = context["ti"].try_number > (self.retries or 0)
-        if self.cancel_on_kill and last_try:
+        """On the last try, stop the job; an earlier try leaves it for the retry to re-attach.
+
+        A failed stop is logged, not raised: the task's own error is the one to report.
+        """
+        ti = context["ti"]
+        if not self.cancel_on_kill or ti.try_number <= ti.max_tries:
+            return
+        try:
             self.hook.stop(job_name)
+        except (ClientError, BotoCoreError, *_USER_ERRORS) as exc:
+            self.log.warning("Could not stop training job %s: %s", job_name, exc)
 
 
 def _follows_a_clear(ti: Any, retries: int | None) -> bool:
@@ -290,7 +293,11 @@ def _follows_a_clear(ti: Any, retries: int | None) -> bool:
 
 
 def _check_arguments(
-    action: str, check_interval: float, max_attempts: int, max_ingestion_time: float | None
+    action: str,
+    check_interval: float,
+    max_attempts: int,
+    max_ingestion_time: float | None,
+    botocore_config: dict[str, Any] | None,
 ) -> None:
     """Fail at DAG parse time on arguments that can never work."""
     if action not in ACTIONS:
@@ -303,6 +310,14 @@ def _check_arguments(
         )
     if not _positive(max_attempts) or not isinstance(max_attempts, int):
         raise ValueError(f"max_attempts must be a positive integer, got {max_attempts!r}")
+    if botocore_config:
+        checked(AwsSettings(botocore_config=botocore_config))
+    if "proxies" in (botocore_config or {}):
+        # Trigger kwargs are stored in plain text; proxy URLs may carry passwords.
+        raise ValueError(
+            "botocore_config must not hold 'proxies': put them in the connection's "
+            "extra 'config_kwargs', which is never stored with the trigger"
+        )
     if max_ingestion_time is not None and not _positive(max_ingestion_time):
         raise ValueError(
             "max_ingestion_time must be a positive number of seconds or None, "

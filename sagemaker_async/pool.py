@@ -40,8 +40,8 @@ class ClientKey:
     region_name: str | None
     endpoint_url: str | None
     verify: str
-    botocore_config: str
-    credentials: str
+    botocore_config: str = field(repr=False)
+    credentials: str = field(repr=False)
 
     @classmethod
     def of(cls, settings: AwsSettings, service: str) -> ClientKey:
@@ -147,7 +147,13 @@ def _build_client(settings: AwsSettings, service: str) -> tuple[Any, Any]:
     few hundred milliseconds of CPU, which must not stall the triggerer's event loop. Nothing
     built here is tied to this thread's private loop: HTTP sessions open with the first request.
     """
-    options = {"max_pool_connections": DEFAULT_MAX_CONNECTIONS, **(settings.botocore_config or {})}
+    # botocore's own retries would hide throttling from the shared pacer, and the trigger
+    # retries transient errors itself: one attempt per call unless the user configures more.
+    options = {
+        "max_pool_connections": DEFAULT_MAX_CONNECTIONS,
+        "retries": {"mode": "standard", "total_max_attempts": 1},
+        **(settings.botocore_config or {}),
+    }
     session = AioSession()
     # One loader per process: its cache keeps the parsed service models, whose JSON parsing
     # holds the GIL (and so stalls the loop thread too) for tens of milliseconds.

@@ -93,12 +93,13 @@ class SageMakerTrainingTrigger(BaseTrigger):
             max(watch.remaining(), 0.0),
         )
         try:
-            async with shared_client(await self._settings()) as client:
-                if self.print_log:
-                    async with shared_client(await self._settings("logs"), "logs") as logs:
-                        event = await self._wait_showing_logs(client, logs, watch)
-                else:
+            async with contextlib.AsyncExitStack() as clients:
+                client = await clients.enter_async_context(shared_client(await self._settings()))
+                logs = await self._logs_client(clients) if self.print_log else None
+                if logs is None:
                     event = await self._wait(client, watch)
+                else:
+                    event = await self._wait_showing_logs(client, logs, watch)
         except (ConnectionNotFoundError, InvalidSettingsError, BotoCoreError, ClientError) as exc:
             event = watch.error_event(errors.describe_failure(exc))
         self.log.info("%s", event["message"])
@@ -113,6 +114,15 @@ class SageMakerTrainingTrigger(BaseTrigger):
             botocore_config=self.botocore_config,
         )
 
+    async def _logs_client(self, clients: contextlib.AsyncExitStack) -> SharedClient | None:
+        """The CloudWatch Logs client, or ``None``: logs are best effort, the wait is not."""
+        try:
+            settings = await self._settings("logs")
+            return await clients.enter_async_context(shared_client(settings, "logs"))
+        except Exception as exc:
+            self.log.warning("Job logs are not available: %s", exc)
+            return None
+
     async def _wait_showing_logs(
         self, client: SharedClient, logs: SharedClient, watch: JobWatch
     ) -> dict[str, Any]:
@@ -123,8 +133,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
             event = await self._wait(client, watch, follower)
         finally:
             tailing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await tailing
+            await asyncio.wait({tailing})  # unlike awaiting it, never swallows our own cancel
         await follower.once(client, logs)  # what the job wrote since the last read
         return event
 
@@ -169,12 +178,16 @@ class SageMakerTrainingTrigger(BaseTrigger):
 
     async def _stop(self) -> None:
         async with shared_client(await self._settings()) as client:
-            try:
-                await client.call("stop_training_job", TrainingJobName=self.job_name)
-            except ClientError as exc:
-                if not errors.is_not_found(exc):
-                    raise
-                return
+            for attempt in range(3):
+                try:
+                    await client.call("stop_training_job", TrainingJobName=self.job_name)
+                    break
+                except _CALL_ERRORS as exc:
+                    if errors.is_not_found(exc):
+                        return  # it had already ended
+                    if not errors.is_transient(exc) or attempt == 2:
+                        raise
+                    await asyncio.sleep(1)
         self.log.info("Stopped training job %s because the task was killed", self.job_name)
 
 

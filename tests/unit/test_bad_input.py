@@ -305,3 +305,29 @@ def test_name_held_by_another_task_with_fail_action_fails_the_task(clients: Clie
     )
     assert clients.created() == 0
     assert list(clients.fake.jobs) == ["job"]
+
+
+def test_botocore_config_that_botocore_rejects_fails_at_parse_time() -> None:
+    with pytest.raises(ValueError, match="botocore_config is not valid"):
+        SageMakerTrainingOperator(
+            task_id="t", config=base_config(), botocore_config={"not_an_option": 1}
+        )
+
+
+def test_proxies_in_botocore_config_are_refused_at_parse_time() -> None:
+    with pytest.raises(ValueError, match="must not hold 'proxies'"):
+        SageMakerTrainingOperator(
+            task_id="t", config=base_config(), botocore_config={"proxies": {"https": "u:p@h"}}
+        )
+
+
+def test_assume_role_connection_fields_are_refused_not_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conn = {"conn_type": "aws", "extra": {"role_arn": "arn:aws:iam::1:role/x"}}
+    monkeypatch.setenv("AIRFLOW_CONN_ROLE_CONN", json.dumps(conn))
+    op = SageMakerTrainingOperator(
+        task_id="t", config=base_config(), aws_conn_id="role_conn", region_name="us-east-1"
+    )
+    with pytest.raises(AirflowFailException, match="'role_arn' is not supported yet"):
+        op.execute({"ti": FakeTI()})  # type: ignore[arg-type]

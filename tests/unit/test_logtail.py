@@ -35,7 +35,7 @@ def test_lines_already_shown_are_not_shown_again() -> None:
 def test_requests_follow_the_job_streams_from_the_cursor() -> None:
     tail = LogTail("job", cursor=1234)
     assert tail.streams_request() == {"logGroupName": LOG_GROUP, "logStreamNamePrefix": "job/"}
-    request = tail.events_request(["job/algo-1-1"], token="t")
+    request = tail.events_request(["job/algo-1-1"], tail.cursor, token="t")
     assert request == {
         "logGroupName": LOG_GROUP,
         "logStreamNames": ["job/algo-1-1"],

@@ -242,7 +242,36 @@ def test_timeout_before_the_last_try_leaves_the_job_for_the_retry() -> None:
     fake.add_job("job", "InProgress", OURS)
     op = make_operator(fake, retries=1)
     with pytest.raises(AirflowException):
-        op.execute_complete({"ti": FakeTI(try_number=1)}, event("timeout"))
+        op.execute_complete({"ti": FakeTI(try_number=1, max_tries=1)}, event("timeout"))
+    assert fake.count("stop_training_job") == 0
+
+
+def test_a_final_error_on_the_last_try_stops_the_job() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "InProgress", OURS)
+    with pytest.raises(AirflowException, match="access denied"):
+        make_operator(fake).execute_complete({"ti": FakeTI()}, event("error", "access denied: x"))
+    assert fake.count("stop_training_job") == 1
+
+
+def test_a_failed_stop_does_not_hide_the_timeout() -> None:
+    class Unstoppable(FakeSageMaker):
+        def stop_training_job(self, TrainingJobName: str) -> dict[str, Any]:
+            raise client_error("AccessDeniedException", "StopTrainingJob")
+
+    fake = Unstoppable()
+    fake.add_job("job", "InProgress", OURS)
+    with pytest.raises(AirflowException, match="budget"):
+        make_operator(fake).execute_complete({"ti": FakeTI()}, event("timeout"))
+
+
+def test_after_a_clear_the_last_try_counts_from_max_tries() -> None:
+    # retries=2, cleared after try 3: Airflow sets max_tries to 5, so try 4 is not the last.
+    fake = FakeSageMaker()
+    fake.add_job("job", "InProgress", OURS)
+    op = make_operator(fake, retries=2)
+    with pytest.raises(AirflowException):
+        op.execute_complete({"ti": FakeTI(try_number=4, max_tries=5)}, event("timeout"))
     assert fake.count("stop_training_job") == 0
 
 
@@ -269,23 +298,12 @@ def test_completion_log_line_summarises_the_job(capsys: pytest.CaptureFixture[st
     ) in capsys.readouterr().out
 
 
-def test_reattached_job_stopped_by_a_kill_starts_a_fresh_job() -> None:
-    # A clear of the earlier try raced this try: it re-attached, then the kill stopped the job.
-    fake = FakeSageMaker()
-    fake.add_job("job", "Stopped", OURS)
-    op = make_operator(fake, wait_for_completion=True)
-    with pytest.raises(TaskDeferred) as deferred:
-        op.execute_complete({"ti": FakeTI(try_number=2)}, event("stopped"), reattached=True)
-    assert created_names(fake) == ["job-1"]
-    assert deferred.value.trigger.serialize()[1]["job_name"] == "job-1"
-    assert deferred.value.kwargs == {"reattached": False}
-
-
-def test_job_of_this_try_stopped_fails_the_task() -> None:
+def test_a_stopped_job_fails_the_task_even_when_reattached() -> None:
+    # Stopped covers MaxRuntimeExceeded and a stop from the console: never start another job.
     fake = FakeSageMaker()
     fake.add_job("job", "Stopped", OURS)
     with pytest.raises(AirflowException, match="msg"):
-        make_operator(fake).execute_complete({"ti": FakeTI()}, event("stopped"), reattached=False)
+        make_operator(fake).execute_complete({"ti": FakeTI(try_number=2)}, event("stopped"))
     assert created_names(fake) == []
 
 
