@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help install test unit lint demo bench clean
 
@@ -31,6 +32,10 @@ lint: $(STAMP)  ## ruff check, ruff format --check and mypy --strict on the pack
 
 demo: $(STAMP)  ## The example DAG through a real Airflow stack and the SageMaker simulator (KEEP=1 keeps it up)
 	KEEP=$(KEEP) $(BIN)/python -m tests.e2e.demo
+
+bench: $(STAMP)  ## Our trigger vs the amazon provider's at scale on the simulator (BENCH_ARGS=--quick: smoke run)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:  ## Remove .venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 """Request pacing shared by every trigger that uses one client.
 
 Two limits apply: an optional configured cap (``[sagemaker_async] max_requests_per_second``)
-and an adaptive one that halves when AWS answers with throttling and grows back by a tenth
+and an adaptive one that halves when AWS answers with throttling and grows back by half
 each second it does not. Every trigger waits for a turn here, so a throttled account slows
 down as a whole instead of each trigger backing off on its own.
 """
@@ -17,7 +17,7 @@ FLOOR_RPS = 5.0
 #: Cuts and recoveries happen at most once per this many seconds, however many calls
 #: saw a throttle at once.
 ADJUST_EVERY = 1.0
-RECOVERY_FACTOR = 1.1
+RECOVERY_FACTOR = 1.5
 
 
 class Pacer:

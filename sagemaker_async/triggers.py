@@ -86,6 +86,10 @@ class SageMakerTrainingTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         watch = JobWatch(self.job_name, self.deadline)
+        # Triggers deferred together would otherwise look up connections, borrow clients and
+        # poll in lock step: a thousand of them in one loop iteration stall the loop. Spread
+        # everything over the first interval.
+        await asyncio.sleep(random.uniform(0, min(self.check_interval, max(watch.remaining(), 0))))
         self.log.info(
             "Polling training job %s every %ss, for %.0fs more at most",
             self.job_name,
@@ -140,8 +144,6 @@ class SageMakerTrainingTrigger(BaseTrigger):
     async def _wait(
         self, client: SharedClient, watch: JobWatch, follower: LogFollower | None = None
     ) -> dict[str, Any]:
-        # Triggers deferred in the same second would otherwise poll in lock step forever.
-        await asyncio.sleep(random.uniform(0, min(self.check_interval, max(watch.remaining(), 0))))
         failures = 0
         while watch.remaining() > 0:
             try:

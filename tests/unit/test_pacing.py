@@ -59,7 +59,7 @@ async def test_limit_recovers_gradually_up_to_the_cap() -> None:
         clock.now += 1.0
         pacer.succeeded()
         seen.append(pacer.limit)
-    assert seen[0] == pytest.approx(55)  # 10 % per second, not a jump back to the cap
+    assert seen[0] == pytest.approx(75)  # half again per second, not a jump back to the cap
     assert seen == sorted(seen)
     assert seen[-1] == 100
 

@@ -1,0 +1,125 @@
+"""From a worker's raw result and the simulator's counters to the numbers the report shows."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from probes import percentile
+from scenarios import Scenario
+
+MB = 1024 * 1024
+DESCRIBE = "DescribeTrainingJob"
+
+
+def summarize(scenario: Scenario, result: dict[str, Any]) -> dict[str, Any]:
+    """The per-scenario numbers; raw per-job data stays out (it is large at 10k triggers)."""
+    jobs = {job["name"]: job for job in result["jobs"]}
+    events: dict[str, list[Any]] = result["events"]
+    statuses = Counter(status for status, _, _ in events.values())
+    polls = [_describes(jobs.get(name), "calls") for name in events]
+    total = sum(polls)
+    latencies = _latencies(scenario, events, jobs)
+    summary: dict[str, Any] = {
+        "scenario": scenario.name,
+        "kind": scenario.kind,
+        "impl": scenario.impl,
+        "n": scenario.n,
+        "interval": scenario.interval,
+        "duration": scenario.duration,
+        "print_log": scenario.print_log,
+        "statuses": dict(statuses),
+        "succeeded": statuses.get("success", 0),
+        "rss_growth_mb": result["rss_growth"] / MB,
+        "rss_baseline_mb": result["rss_baseline"] / MB,
+        "rss_kb_per_trigger": result["rss_growth"] / 1024 / scenario.n,
+        "cpu_seconds": result["cpu_seconds"],
+        "describes": total,
+        "cpu_ms_per_poll": 1000 * result["cpu_seconds"] / total if total else None,
+        "expected_polls": scenario.expected_polls,
+        "polls_min": min(polls, default=0),
+        "polls_median": percentile([float(p) for p in polls], 0.5),
+        "polls_max": max(polls, default=0),
+        "polls_within_10pct": sum(_within(p, scenario.expected_polls) for p in polls),
+        "lag_max_s": result["lag_max"],
+        "lag_p99_s": result["lag_p99"],
+        "latency_p50_s": percentile(latencies, 0.5) if latencies else None,
+        "latency_p99_s": percentile(latencies, 0.99) if latencies else None,
+        "latency_max_s": max(latencies) if latencies else None,
+        "wall_seconds": result["wall_seconds"],
+        "creation_seconds": result["creation_seconds"],
+        "aborted": result.get("aborted"),
+        "log": result.get("log"),
+        "sample_failure": _first_failure(events),
+        "calls_by_operation": result.get("calls_by_operation", {}),
+    }
+    if scenario.storm is not None:
+        summary["storm"] = storm_rates(scenario, result)
+    return summary
+
+
+def _describes(job: dict[str, Any] | None, counter: str) -> int:
+    if job is None:
+        return 0
+    return int((job.get(counter) or {}).get(DESCRIBE, 0))
+
+
+def _within(polls: int, expected: int) -> bool:
+    return abs(polls - expected) <= 0.1 * expected
+
+
+def completion_time(job: dict[str, Any], duration: float) -> float:
+    """When the job ended: the simulator's own end time if it reports one, else the plan."""
+    for key in ("end_time", "ended_at", "training_end_time"):
+        if job.get(key) is not None:
+            return float(job[key])
+    return float(job["created_at"]) + duration
+
+
+def _latencies(
+    scenario: Scenario, events: dict[str, list[Any]], jobs: dict[str, dict[str, Any]]
+) -> list[float]:
+    """Seconds from each job's completion to its trigger's event (successful ones only)."""
+    values = []
+    for name, (status, fired, _) in events.items():
+        job = jobs.get(name)
+        if status == "success" and fired is not None and job is not None:
+            values.append(float(fired) - completion_time(job, scenario.duration))
+    return values
+
+
+def _first_failure(events: dict[str, list[Any]]) -> str | None:
+    for name, (status, _, message) in events.items():
+        if status != "success":
+            return f"{name}: {status}: {message}"
+    return None
+
+
+def storm_rates(scenario: Scenario, result: dict[str, Any]) -> dict[str, Any]:
+    """Describe requests per second before, during and after the throttling window.
+
+    "After" ends when the first job completes: from then on triggers finish and the rate
+    falls for a reason that has nothing to do with the storm.
+    """
+    window = result.get("storm_window")
+    samples = result["call_samples"]
+    if not window or len(samples) < 2:
+        return {"applied": False}
+    go, (on, off) = result["go_at"], window
+    first_end = min(
+        (completion_time(job, scenario.duration) for job in result["jobs"]), default=off
+    )
+    out: dict[str, Any] = {"applied": True, "faults": result.get("fault_counters", {})}
+    for label, start, end in (("before", go, on), ("during", on, off), ("after", off, first_end)):
+        out[label] = _rate(samples, start, end, index=1)
+        out[f"{label}_served"] = _rate(samples, start, end, index=2)
+    return out
+
+
+def _rate(samples: list[list[Any]], start: float, end: float, index: int) -> float | None:
+    """Requests per second between the samples nearest ``start`` and ``end``."""
+    inside = [s for s in samples if start - 0.5 <= s[0] <= end + 0.5 and s[index] is not None]
+    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return None
+    span = float(inside[-1][0]) - float(inside[0][0])
+    return float(inside[-1][index] - inside[0][index]) / span

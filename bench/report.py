@@ -1,0 +1,180 @@
+"""The results table (printed), the JSON file and the plot of RSS and CPU against N."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from scenarios import CURVE, SCALE
+from targets import Check
+
+Summary = dict[str, Any]
+
+_COLUMNS = (
+    ("scenario", "{scenario}"),
+    ("ok", "{succeeded}/{n}"),
+    ("int/dur", "{interval:g}/{duration:g}s"),
+    ("RSS+ MB", "{rss_growth_mb:.1f}"),
+    ("CPU s", "{cpu_seconds:.2f}"),
+    ("ms/poll", "{cpu_ms_per_poll}"),
+    ("polls/job min/med/max (exp)", "{polls}"),
+    ("in 10%", "{polls_within_10pct}"),
+    ("lag max s", "{lag_max_s:.3f}"),
+    ("evt p50 s", "{latency_p50_s}"),
+    ("evt p99 s", "{latency_p99_s}"),
+    ("wall s", "{wall_seconds:.0f}"),
+)
+
+
+def _row(summary: Summary) -> list[str]:
+    values = dict(summary)
+    values["cpu_ms_per_poll"] = _num(summary["cpu_ms_per_poll"], 3)
+    values["latency_p50_s"] = _num(summary["latency_p50_s"], 2)
+    values["latency_p99_s"] = _num(summary["latency_p99_s"], 2)
+    values["polls"] = (
+        f"{summary['polls_min']}/{summary['polls_median']:g}/{summary['polls_max']}"
+        f" ({summary['expected_polls']})"
+    )
+    return [template.format(**values) for _, template in _COLUMNS]
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def table(summaries: list[Summary]) -> str:
+    """A plain-text table, one row per scenario."""
+    header = [title for title, _ in _COLUMNS]
+    rows = [header, *(_row(s) for s in summaries)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def storm_lines(summaries: list[Summary]) -> list[str]:
+    """Describe rates around each throttling storm (received, and served where known)."""
+    lines = []
+    for summary in summaries:
+        storm = summary.get("storm")
+        if not storm:
+            continue
+        if not storm.get("applied"):
+            lines.append(f"{summary['scenario']}: the storm was not applied")
+            continue
+        parts = [
+            f"{label} {_num(storm[label], 1)} req/s (served {_num(storm[f'{label}_served'], 1)})"
+            for label in ("before", "during", "after")
+        ]
+        lines.append(f"{summary['scenario']} describe rate: " + ", ".join(parts))
+        lines.append(f"  simulator fault counters: {storm.get('faults')}")
+    return lines
+
+
+def call_lines(summaries: list[Summary]) -> list[str]:
+    """What log tailing adds: every operation the simulator received in those scenarios."""
+    lines = []
+    for summary in summaries:
+        if summary.get("print_log"):
+            calls = summary.get("calls_by_operation") or {}
+            listed = ", ".join(f"{op} {count}" for op, count in sorted(calls.items()))
+            lines.append(f"{summary['scenario']} (print_log=True) calls received: {listed}")
+    return lines
+
+
+def check_lines(checks: list[Check]) -> list[str]:
+    width = max((len(c.scenario) for c in checks), default=0)
+    return [
+        f"{'PASS' if c.passed else 'FAIL'}  {c.scenario:<{width}}  {c.target}: {c.measured}"
+        for c in checks
+    ]
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    # allow_nan=False: a NaN would make the file unreadable for strict JSON parsers.
+    path.write_text(json.dumps(_finite(payload), indent=2, allow_nan=False) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def plot(path: Path, summaries: list[Summary]) -> bool:
+    """RSS growth and CPU seconds against N, both implementations, at the curve's interval
+    and duration; returns False when there is nothing to draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a CI machine
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    series = _series(summaries)
+    if not series:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    panels = (("rss_growth_mb", "RSS growth (MB)"), ("cpu_seconds", "CPU time, user+sys (s)"))
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        for impl, points in sorted(series.items()):
+            ns = [p["n"] for p in points]
+            # Log scale: the implementations differ by more than an order of magnitude.
+            values = [max(p[key], 0.1) for p in points]
+            ax.plot(ns, values, marker="o", label=impl)
+            for n, value in zip(ns, values, strict=True):
+                ax.annotate(
+                    f"{value:.1f}",
+                    (n, value),
+                    textcoords="offset points",
+                    xytext=(0, 6),
+                    ha="center",
+                    fontsize=8,
+                )
+        ax.set_yscale("log")
+        ax.margins(y=0.12)  # room for the value labels above the top points
+        ax.yaxis.set_major_formatter(FuncFormatter(_tick))
+        ax.yaxis.set_minor_formatter(FuncFormatter(_tick))
+        ax.set_xlabel("concurrent triggers (N)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    first = next(iter(series.values()))[0]
+    fig.suptitle(
+        f"One event loop, jobs {first['duration']:g}s long, polled every {first['interval']:g}s"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _tick(value: float, _: object) -> str:
+    """Plain numbers at 1, 2 and 5 times a power of ten; no label in between."""
+    if value <= 0:
+        return ""
+    mantissa = round(value / 10 ** math.floor(math.log10(value)), 6)
+    return f"{value:g}" if mantissa in (1, 2, 5) else ""
+
+
+def _series(summaries: list[Summary]) -> dict[str, list[Summary]]:
+    """Points per implementation: the curve scenarios, and the scale one where it polls the
+    same way (same interval and duration, no log tailing)."""
+    curve = [s for s in summaries if s["kind"] == CURVE]
+    if not curve:
+        return {}
+    shape = (curve[0]["interval"], curve[0]["duration"])
+    series: dict[str, list[Summary]] = {}
+    for s in summaries:
+        comparable = s["kind"] in (CURVE, SCALE) and (s["interval"], s["duration"]) == shape
+        if comparable and not s.get("aborted"):
+            series.setdefault(s["impl"], []).append(s)
+    return {impl: sorted(points, key=lambda p: p["n"]) for impl, points in series.items()}

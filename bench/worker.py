@@ -1,0 +1,267 @@
+"""One benchmark scenario in a fresh process: N triggers of one implementation in one loop.
+
+``python bench/worker.py --impl ours|amazon --n N --interval I --duration D --endpoint URL
+--prefix P`` imports everything, runs one trigger to completion on the already finished job
+``P-warm`` (warm-up), then prints a ``BENCH {"ready": ...}`` line and waits for ``start``
+on stdin. From then on it measures, and reads job names (a batch per line, then ``end``)
+as the orchestrator creates the jobs: each name gets a trigger at once, run the way the
+triggerer does (one asyncio task per trigger consuming ``trigger.run()``). When every
+trigger has fired it prints one ``BENCH {...}`` line of measurements (``--n`` is the count
+the orchestrator will send). Anything else written to stdout (Airflow's and the triggers'
+logs) goes to ``--log`` instead, so the result lines cannot be mixed with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+RESULT_MARK = "BENCH "
+CONN_ID = "bench_aws"
+# A guard for a shared 2-core / 24 GB machine: a run that grows past this is stopped and
+# reported as such instead of pushing the machine into swap or the OOM killer.
+RSS_LIMIT = 8 * 1024**3
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--impl", choices=("ours", "amazon"), required=True)
+    parser.add_argument("--n", type=int, required=True, help="concurrent triggers")
+    parser.add_argument("--interval", type=float, required=True, help="seconds between polls")
+    parser.add_argument("--duration", type=float, required=True, help="seconds jobs run")
+    parser.add_argument("--endpoint", required=True, help="the simulator's URL")
+    parser.add_argument("--prefix", required=True, help="job names are PREFIX-00000 ...")
+    parser.add_argument("--log", default=os.devnull, help="file for the process's own output")
+    parser.add_argument(
+        "--print-log", action="store_true", help="ours: tail the jobs' CloudWatch logs too"
+    )
+    return parser.parse_args(argv)
+
+
+def configure_environment(endpoint: str, home: str) -> None:
+    """Airflow and botocore settings, set before either is imported.
+
+    Both implementations resolve the same connection from the environment; no metadata
+    database, no AWS config files and no instance-metadata look-ups are involved.
+    """
+    connection = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"region_name": "us-east-1", "endpoint_url": endpoint},
+    }
+    os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(connection)
+    os.environ["AIRFLOW_HOME"] = home
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    os.environ["NO_COLOR"] = "1"
+    for name in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+
+
+def redirect_stdout(log_path: str) -> IO[str]:
+    """Point fd 1 at the log file; return a stream on the original stdout for results."""
+    results = os.fdopen(os.dup(1), "w", buffering=1)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log_fd, 1)
+    os.close(log_fd)
+    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+    return results
+
+
+TriggerFactory = Callable[[str], Any]
+#: (event status, epoch seconds it fired or None, message)
+Outcome = tuple[str, float | None, str]
+
+
+def trigger_factory(
+    impl: str, interval: float, duration: float, print_log: bool = False
+) -> TriggerFactory:
+    """How to build one trigger of ``impl`` for a job; both get a budget of 3x the duration."""
+    if impl == "ours":
+        from sagemaker_async.triggers import SageMakerTrainingTrigger
+
+        def ours(job_name: str) -> Any:
+            return SageMakerTrainingTrigger(
+                job_name=job_name,
+                deadline=time.time() + duration * 3,
+                check_interval=interval,
+                aws_conn_id=CONN_ID,
+                # Off unless asked for: the amazon provider's trigger reads no logs.
+                print_log=print_log,
+            )
+
+        return ours
+
+    from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+    attempts = math.ceil(duration * 3 / interval) + 1
+
+    def amazon(job_name: str) -> Any:
+        # waiter_delay / waiter_max_attempts: the names that replaced the deprecated
+        # poke_interval / max_attempts (which would only add a warning per trigger).
+        return SageMakerTrigger(
+            job_name=job_name,
+            job_type="Training",
+            waiter_delay=int(interval),
+            waiter_max_attempts=attempts,
+            aws_conn_id=CONN_ID,
+        )
+
+    return amazon
+
+
+async def consume(trigger: Any) -> Outcome:
+    """Run one trigger as the triggerer does; returns (status, event time, message)."""
+    status: str = "no-event"
+    fired: float | None = None
+    message = ""
+    try:
+        async for event in trigger.run():
+            if status == "no-event":
+                payload = event.payload
+                status = str(payload.get("status"))
+                message = str(payload.get("message", ""))[:300]
+                fired = time.time()
+    except Exception as exc:  # a crash is a result to report, not a reason to stop the others
+        status, fired, message = "crashed", time.time(), f"{type(exc).__name__}: {exc}"[:300]
+    finally:
+        await trigger.cleanup()
+    return status, fired, message
+
+
+async def warm_up(factory: TriggerFactory, job_name: str) -> dict[str, Any]:
+    """One full trigger run, so lazy imports and caches are paid before the baseline."""
+    status, _, message = await consume(factory(job_name))
+    if status != "success":
+        raise RuntimeError(f"warm-up trigger on {job_name} ended {status}: {message}")
+    gc.collect()
+    return {"status": status}
+
+
+async def read_line() -> str:
+    """One line from the orchestrator, read off the loop; EOF means it went away."""
+    line: str = await asyncio.to_thread(sys.stdin.readline)
+    if not line:
+        raise SystemExit("the orchestrator went away")
+    return line.strip()
+
+
+async def run_triggers(factory: TriggerFactory, budget: float) -> dict[str, Outcome]:
+    """One task per job name as the names arrive, as a triggerer picks up new deferrals.
+
+    The orchestrator sends each batch of names as soon as those jobs exist, so a trigger
+    starts within a fraction of a second of its job, then ``end``. Triggers still running
+    ``budget`` seconds after the last name are cancelled and reported as unfinished.
+    """
+    tasks: dict[str, asyncio.Task[Outcome]] = {}
+    while (line := await read_line()) != "end":
+        for name in line.split():
+            tasks[name] = asyncio.create_task(consume(factory(name)), name=name)
+    if tasks:
+        await asyncio.wait(tasks.values(), timeout=budget)
+    outcomes: dict[str, Outcome] = {}
+    for name, task in tasks.items():
+        if task.done():
+            outcomes[name] = task.result()
+        else:
+            task.cancel()
+            outcomes[name] = ("unfinished", None, "still waiting at the worker's deadline")
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    return outcomes
+
+
+async def measure(args: argparse.Namespace, results: IO[str]) -> None:
+    """Warm up, say ready, measure the run and print the result line."""
+    import probes
+
+    factory = trigger_factory(args.impl, args.interval, args.duration, args.print_log)
+    await warm_up(factory, f"{args.prefix}-warm")
+    baseline = probes.rss()
+    emit(results, {"ready": True, "rss_baseline": baseline})
+    if await read_line() != "start":
+        raise SystemExit("expected 'start' from the orchestrator")
+
+    sampler = probes.RssSampler(limit=RSS_LIMIT)
+    kernel_reset = probes.reset_kernel_peak()
+    sampler.start()
+    lag = probes.LagProbe()
+    lag.start()
+    cpu0, wall0, started = probes.cpu_seconds(), time.monotonic(), time.time()
+    guard = asyncio.create_task(_rss_guard(sampler))
+    run = asyncio.create_task(run_triggers(factory, budget=args.duration * 3 + 60))
+    await asyncio.wait({run, guard}, return_when=asyncio.FIRST_COMPLETED)
+    aborted = not run.done()
+    if aborted:
+        run.cancel()
+    outcomes = await _gather_outcomes(run, aborted)
+    guard.cancel()
+    cpu = probes.cpu_seconds() - cpu0
+    wall = time.monotonic() - wall0
+    await lag.stop()
+    peak = sampler.stop()
+    kernel = probes.kernel_peak() if kernel_reset else None
+    peak = max(peak, kernel or 0)
+    # Emitted from here, not after the loop ends: a name reader still blocked on stdin (after
+    # an abort) keeps asyncio.run() waiting until the orchestrator closes the pipe.
+    payload = {
+        "impl": args.impl,
+        "n": args.n,
+        "interval": args.interval,
+        "duration": args.duration,
+        "print_log": args.print_log,
+        "started_at": started,
+        "rss_baseline": baseline,
+        "rss_peak": peak,
+        "rss_growth": peak - baseline,
+        "cpu_seconds": cpu,
+        "wall_seconds": wall,
+        "lag_max": lag.max,
+        "lag_p99": lag.percentile(0.99),
+        "aborted": "RSS above the guard limit" if aborted else None,
+        "events": {name: list(outcome) for name, outcome in outcomes.items()},
+    }
+    emit(results, payload)
+
+
+async def _rss_guard(sampler: Any) -> None:
+    while not sampler.exceeded.is_set():
+        await asyncio.sleep(0.5)
+
+
+async def _gather_outcomes(
+    run: asyncio.Task[dict[str, Outcome]], aborted: bool
+) -> dict[str, Outcome]:
+    if not aborted:
+        return run.result()
+    await asyncio.gather(run, return_exceptions=True)
+    return {}
+
+
+def emit(stream: IO[str], payload: dict[str, Any]) -> None:
+    stream.write(RESULT_MARK + json.dumps(payload) + "\n")
+    stream.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="sagemaker-async-bench-") as home:
+        configure_environment(args.endpoint, home)
+        results = redirect_stdout(args.log)
+        asyncio.run(measure(args, results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
