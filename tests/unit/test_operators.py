@@ -323,3 +323,18 @@ def test_a_retry_after_failure_reattaches() -> None:
     run(make_operator(fake, retries=1), FakeTI(try_number=2, max_tries=1))
     assert fake.count("stop_training_job") == 0
     assert created_names(fake) == []
+
+
+def test_killing_a_blocking_wait_stops_its_job() -> None:
+    fake = FakeSageMaker()
+    op = make_operator(fake)
+    run(op)  # submits "job"
+    op.on_kill()
+    assert fake.count("stop_training_job") == 1
+    assert fake.jobs["job"]["TrainingJobStatus"] == "Stopping"
+
+
+def test_killing_before_any_job_exists_stops_nothing() -> None:
+    fake = FakeSageMaker()
+    make_operator(fake).on_kill()
+    assert fake.calls == []
