@@ -263,11 +263,19 @@ class AirflowStack:
             method=method,
             headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
         )
-        try:
-            with _OPENER.open(request, timeout=30) as response:
-                return json.load(response)
-        except urllib.error.HTTPError as err:
-            raise StackError(f"{method} {path} -> {err.code}: {err.read()[:500]!r}") from None
+        for attempt in range(4):
+            try:
+                with _OPENER.open(request, timeout=30) as response:
+                    return json.load(response)
+            except urllib.error.HTTPError as err:
+                # SQLite lets one writer in at a time: under load the API server can answer
+                # 500 "Database error" (database is locked); the write was rolled back.
+                if err.code < 500 or attempt == 3:
+                    raise StackError(
+                        f"{method} {path} -> {err.code}: {err.read()[:500]!r}"
+                    ) from None
+                time.sleep(1 + attempt)
+        raise AssertionError("unreachable")
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> None:
         def parsed() -> bool:
