@@ -17,6 +17,7 @@ import boto3
 from botocore.config import Config
 
 from sagemaker_async.testing import SimulatorClient
+from sagemaker_async.testing.requests import training_request
 
 REGION = "us-east-1"
 ACCESS_KEY = SECRET_KEY = "testing"
@@ -87,18 +88,6 @@ def sagemaker_client(endpoint_url: str, pool: int = 10) -> Any:
         aws_secret_access_key=SECRET_KEY,
         config=Config(max_pool_connections=pool, retries={"max_attempts": 10, "mode": "standard"}),
     )
-
-
-def training_request(name: str) -> dict[str, Any]:
-    """The smallest CreateTrainingJob request the simulator accepts."""
-    return {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": "bench:latest", "TrainingInputMode": "File"},
-        "RoleArn": "arn:aws:iam::123456789012:role/bench",
-        "OutputDataConfig": {"S3OutputPath": "s3://bench/output/"},
-        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
-    }
 
 
 def create_jobs(

@@ -6,7 +6,21 @@ point boto3 / aiobotocore at its ``endpoint_url``, and steer it with :class:`Sim
 
 from __future__ import annotations
 
-from sagemaker_async.testing.control import SimulatorClient, SimulatorControlError
-from sagemaker_async.testing.simulator import SageMakerSimulator
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["SageMakerSimulator", "SimulatorClient", "SimulatorControlError"]
+from sagemaker_async.testing.control import SimulatorClient, SimulatorControlError
+from sagemaker_async.testing.requests import training_request
+
+if TYPE_CHECKING:
+    from sagemaker_async.testing.simulator import SageMakerSimulator
+
+__all__ = ["SageMakerSimulator", "SimulatorClient", "SimulatorControlError", "training_request"]
+
+
+def __getattr__(name: str) -> Any:
+    # The server pulls in moto; DAG files that only want training_request() stay light.
+    if name == "SageMakerSimulator":
+        from sagemaker_async.testing.simulator import SageMakerSimulator
+
+        return SageMakerSimulator
+    raise AttributeError(name)

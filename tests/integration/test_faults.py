@@ -10,11 +10,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from sagemaker_async.testing import SimulatorClient
+from sagemaker_async.testing import SimulatorClient, training_request
 from sagemaker_async.testing.faults import FaultSettings
 from tests.conftest import DAGS_FOLDER
 from tests.integration.dagfiles import load_dag
@@ -46,20 +45,10 @@ with DAG(dag_id={dag_id!r}, schedule=None, start_date=datetime(2026, 1, 1)):
 """
 
 
-def training_config() -> dict[str, Any]:
-    return {
-        "AlgorithmSpecification": {"TrainingImage": "img:1", "TrainingInputMode": "File"},
-        "RoleArn": "arn:aws:iam::123456789012:role/training",
-        "OutputDataConfig": {"S3OutputPath": "s3://bucket/models/"},
-        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-    }
-
-
 def write_dag(dag_id: str, names: list[str]) -> Path:
     """A DAG file with one independent training task per job name."""
     path = Path(DAGS_FOLDER) / f"{dag_id}.py"
-    path.write_text(_TEMPLATE.format(dag_id=dag_id, config=training_config(), names=names))
+    path.write_text(_TEMPLATE.format(dag_id=dag_id, config=training_request(""), names=names))
     return path
 
 

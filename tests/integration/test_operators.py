@@ -10,25 +10,16 @@ from typing import Any
 import boto3
 import pytest
 
-from sagemaker_async.testing import SageMakerSimulator, SimulatorClient
+from sagemaker_async.testing import SageMakerSimulator, SimulatorClient, training_request
 from tests.integration.dagfiles import test_dag, write_training_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
 
 
 def training_config(name: str) -> dict[str, Any]:
-    return {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": "img:1", "TrainingInputMode": "File"},
-        "RoleArn": "arn:aws:iam::123456789012:role/training",
-        "OutputDataConfig": {"S3OutputPath": "s3://bucket/models/"},
-        "ResourceConfig": {
-            "InstanceType": "ml.m5.large",
-            "InstanceCount": "{{ 1 }}",
-            "VolumeSizeInGB": 10,
-        },
-        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-    }
+    # A templated number, to show rendering and coercion on the way.
+    resources = {"InstanceType": "ml.m5.large", "InstanceCount": "{{ 1 }}", "VolumeSizeInGB": 10}
+    return training_request(name, ResourceConfig=resources)
 
 
 def run_dag(**operator_kwargs: Any) -> tuple[Any, str]:

@@ -17,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from sagemaker_async.testing import SageMakerSimulator, SimulatorClient
+from sagemaker_async.testing import SageMakerSimulator, SimulatorClient, training_request
 from sagemaker_async.testing.control import SimulatorControlError
 
 REGION = "us-east-1"
@@ -67,19 +67,6 @@ def aws_client(service: str, endpoint_url: str, **extra: Any) -> Any:
         aws_secret_access_key="testing",
         **extra,
     )
-
-
-def training_request(name: str, **extra: Any) -> dict[str, Any]:
-    request: dict[str, Any] = {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": "img:latest", "TrainingInputMode": "File"},
-        "RoleArn": "arn:aws:iam::123456789012:role/x",
-        "OutputDataConfig": {"S3OutputPath": "s3://bucket/output/"},
-        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-    }
-    request.update(extra)
-    return request
 
 
 def wait_for(sm: Any, name: str, statuses: set[str], timeout: float = 10.0) -> dict[str, Any]:

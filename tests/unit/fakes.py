@@ -8,6 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sagemaker_async.ownership import identity_tags
+from sagemaker_async.testing.requests import training_request
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:training-job/{}"
 
@@ -102,19 +103,17 @@ class ScriptedAsyncClient:
 
 
 def base_config(name: str = "job") -> dict[str, Any]:
-    return {
-        "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": "img:latest", "TrainingInputMode": "File"},
-        "RoleArn": "arn:aws:iam::123456789012:role/training",
-        "OutputDataConfig": {"S3OutputPath": "s3://bucket/out"},
-        "ResourceConfig": {
+    """A request as templates render it: numbers as strings, hyperparameters as numbers."""
+    return training_request(
+        name,
+        ResourceConfig={
             "InstanceType": "ml.m5.large",
             "InstanceCount": "1",
             "VolumeSizeInGB": "10",
         },
-        "StoppingCondition": {"MaxRuntimeInSeconds": "3600"},
-        "HyperParameters": {"epochs": 3, "lr": 0.1},
-    }
+        StoppingCondition={"MaxRuntimeInSeconds": "3600"},
+        HyperParameters={"epochs": 3, "lr": 0.1},
+    )
 
 
 @dataclass

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import DAG
-from e2e_config import training_config
 
 from sagemaker_async import SageMakerTrainingOperator
+from sagemaker_async.testing.requests import training_request
 
 with DAG(
     dag_id="e2e_deferral_timeout", schedule=None, start_date=datetime(2026, 1, 1), catchup=False
 ):
     SageMakerTrainingOperator(
         task_id="train",
-        config=training_config("e2e-deferral-timeout-{{ ts_nodash | lower }}"),
+        config=training_request("e2e-deferral-timeout-{{ ts_nodash | lower }}"),
         check_interval=2,
         max_attempts=5,
     )

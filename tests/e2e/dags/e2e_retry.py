@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, get_current_context
-from e2e_config import training_config
 
 from sagemaker_async import SageMakerTrainingOperator
+from sagemaker_async.testing.requests import training_request
 
 
 class DiesAfterSubmit(SageMakerTrainingOperator):
@@ -36,13 +36,13 @@ with DAG(
 ):
     SageMakerTrainingOperator(
         task_id="budget_then_retry",
-        config=training_config("e2e-retry-budget-{{ ts_nodash | lower }}"),
+        config=training_request("e2e-retry-budget-{{ ts_nodash | lower }}"),
         check_interval=2,
         max_attempts=10,
     )
     DiesAfterSubmit(
         task_id="dies_after_submit",
-        config=training_config("e2e-retry-dies-{{ ts_nodash | lower }}"),
+        config=training_request("e2e-retry-dies-{{ ts_nodash | lower }}"),
         check_interval=2,
         max_attempts=60,
     )
