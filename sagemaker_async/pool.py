@@ -10,6 +10,7 @@ used from a loop that did not create it.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
 import hashlib
 import json
@@ -23,6 +24,7 @@ import botocore.loaders
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 from botocore.exceptions import ClientError
+from botocore.utils import parse_timestamp
 
 from sagemaker_async import errors
 from sagemaker_async.connection import AwsSettings
@@ -158,8 +160,22 @@ def _build_client(settings: AwsSettings, service: str) -> tuple[Any, Any]:
     # One loader per process: its cache keeps the parsed service models, whose JSON parsing
     # holds the GIL (and so stalls the loop thread too) for tens of milliseconds.
     session.register_component("data_loader", _shared_loader())
+    parsers = session.get_component("response_parser_factory")
+    parsers.set_parser_defaults(timestamp_parser=epoch_or_text_timestamp)
     closer = session.create_client(service, config=AioConfig(**options), **settings.client_kwargs())
     return closer, asyncio.run(closer.__aenter__())
+
+
+def epoch_or_text_timestamp(value: Any) -> datetime.datetime:
+    """A response timestamp as an aware UTC datetime, as botocore's own parser gives it.
+
+    SageMaker's JSON answers carry epoch seconds, about ten per describe; botocore turns
+    each into a datetime through dateutil's time zones, a sizeable share of a poll's CPU.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+    result: datetime.datetime = parse_timestamp(value)
+    return result
 
 
 _CLOSING: set[asyncio.Task[None]] = set()  # keeps late closes alive until they finish

@@ -147,7 +147,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
         failures = 0
         while watch.remaining() > 0:
             try:
-                job = await client.call("describe_training_job", TrainingJobName=self.job_name)
+                event = await self._check(client, watch, follower)
             except _CALL_ERRORS as exc:
                 if not errors.is_transient(exc):
                     return watch.error_event(errors.describe_failure(exc))
@@ -163,14 +163,26 @@ class SageMakerTrainingTrigger(BaseTrigger):
                     "Polling %s recovered after %s transient errors", self.job_name, failures
                 )
                 failures = 0
-            if follower is not None:
-                follower.arn = job.get("TrainingJobArn")
-            if line := watch.observe(job):
-                self.log.info("%s", line)
-            if event := watch.outcome(job):
+            if event is not None:
                 return event
             await asyncio.sleep(max(0.0, min(self.check_interval, watch.remaining())))
         return watch.timeout_event()
+
+    async def _check(
+        self, client: SharedClient, watch: JobWatch, follower: LogFollower | None
+    ) -> dict[str, Any] | None:
+        """One poll: log a status change, return the final event once the job has ended.
+
+        The response goes out of scope here, before the wait's sleep: held through it by
+        thousands of triggers, responses would outlive the young garbage collections and
+        make the full ones, which stall the whole loop, frequent.
+        """
+        job = await client.call("describe_training_job", TrainingJobName=self.job_name)
+        if follower is not None:
+            follower.arn = job.get("TrainingJobArn")
+        if line := watch.observe(job):
+            self.log.info("%s", line)
+        return watch.outcome(job)
 
     async def on_kill(self) -> None:
         """Stop the job when a user marks the deferred task failed or success, or clears it."""

@@ -4,6 +4,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from botocore.utils import parse_timestamp
 
 from sagemaker_async import pool as pool_module
 from sagemaker_async.connection import AwsSettings
@@ -156,3 +157,24 @@ async def test_configured_rate_cap_reaches_the_pacer(monkeypatch: pytest.MonkeyP
     shared = await pool.acquire(SETTINGS)
     assert shared.pacer.cap == 12.5
     await pool.release(SETTINGS)
+
+
+@pytest.mark.parametrize(
+    "value", [1764233000, 1764233000.125, "2025-11-27T08:43:20.125Z", "2025-11-27T08:43:20+02:00"]
+)
+def test_timestamps_parse_as_botocore_would(value: Any) -> None:
+    ours = pool_module.epoch_or_text_timestamp(value)
+    theirs = parse_timestamp(value)
+    assert ours == theirs
+    assert ours.utcoffset() == theirs.utcoffset()
+    assert ours.isoformat() == theirs.isoformat()
+
+
+def test_pooled_clients_use_the_quick_timestamp_parser() -> None:
+    closer, client = pool_module._build_client(AwsSettings(region_name="us-east-1"), "sagemaker")
+    try:
+        # The endpoint builds the parser of every response from this factory.
+        parser = client._endpoint._response_parser_factory.create_parser("json")
+        assert parser._timestamp_parser is pool_module.epoch_or_text_timestamp
+    finally:
+        asyncio.run(closer.__aexit__(None, None, None))
