@@ -2,15 +2,18 @@
 
 The logic is kept apart from any client so the trigger (aiobotocore) and the blocking wait
 (boto3) share it: :class:`LogTail` says which requests to make and turns their answers into
-lines. Its cursor (the timestamp of the last line shown) is saved on the job as a tag, so a
-trigger rebuilt after a triggerer restart resumes where the last one stopped: at most the
-lines of one interval repeat, none is skipped.
+lines. It keeps a cursor per stream (the timestamp of the last line shown from it), so a
+line that reaches one host's stream late, after newer lines of another, is still shown. The
+cursors are saved on the job as a tag, so a trigger rebuilt after a triggerer restart
+resumes where the last one stopped: at most the lines of one interval repeat, none is
+skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,6 +23,11 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 CURSOR_TAG = "airflow:log-cursor"
 #: Pages of log events fetched per poll at most, so a chatty job cannot starve polling.
 MAX_PAGES = 5
+#: How far behind the newest line shown a stream's late line may be and still be shown
+#: (ms). A stream that stays silent would otherwise hold every read back to its last line.
+LATE_WINDOW_MS = 120_000
+#: SageMaker's limit on a tag value's length.
+TAG_VALUE_LIMIT = 256
 
 
 class AsyncCaller(Protocol):
@@ -29,21 +37,42 @@ class AsyncCaller(Protocol):
 
 
 @dataclass
+class _StreamCursor:
+    stamp: int  # epoch ms of the last line shown from the stream
+    seen: set[str] = field(default_factory=set)  # event ids shown at that millisecond
+
+
+@dataclass
 class LogTail:
     """The read position in one job's log streams.
 
+    Every read asks for all streams from the oldest stream cursor and drops, per stream,
+    what that stream already showed. Streams without a cursor of their own start at
+    :attr:`floor`, which follows the newest line shown at :data:`LATE_WINDOW_MS`.
+
     :param job_name: the training job.
-    :param cursor: epoch milliseconds of the last line shown (0: from the start).
+    :param floor: epoch milliseconds no stream's cursor is below (0: from the start).
     """
 
     job_name: str
-    cursor: int = 0
-    _seen: set[str] = field(default_factory=set)  # event ids shown at the cursor's millisecond
+    floor: int = 0
+    _streams: dict[str, _StreamCursor] = field(default_factory=dict)
+    _saved: dict[str, int] = field(default_factory=dict)  # stream key -> cursor, from the tag
+    _read_through: int = 0  # newest timestamp met in the current read
 
     @classmethod
     def from_tags(cls, job_name: str, tags: list[dict[str, str]]) -> LogTail:
-        saved = next((t.get("Value") for t in tags if t.get("Key") == CURSOR_TAG), None)
-        return cls(job_name, int(saved) if saved and saved.isdigit() else 0)
+        """Resume from the cursor tag; an old single-number value is every stream's cursor."""
+        base, offsets = decode_cursor(saved_cursor(tags) or "")
+        return cls(job_name, base, _saved={key: base + off for key, off in offsets.items()})
+
+    def cursor(self, stream: str) -> int:
+        """Epoch ms of the last line shown from ``stream`` (at least :attr:`floor`)."""
+        return max(self._stream(stream).stamp, self.floor)
+
+    def start(self, streams: Iterable[str]) -> int:
+        """Where the next read of ``streams`` begins: the oldest of their cursors."""
+        return min((self.cursor(s) for s in streams), default=self.floor)
 
     def streams_request(self) -> dict[str, Any]:
         return {"logGroupName": LOG_GROUP, "logStreamNamePrefix": f"{self.job_name}/"}
@@ -64,25 +93,101 @@ class LogTail:
         }
         if token:
             request["nextToken"] = token
+        else:
+            self._read_through = 0  # a new read
         return request
 
     def absorb(self, response: dict[str, Any]) -> list[str]:
-        """New lines from a FilterLogEvents page, oldest first; advances the cursor."""
+        """New lines from a FilterLogEvents page, oldest first; advances their streams."""
         lines = []
         events = sorted(response.get("events", []), key=lambda e: (e["timestamp"], e["eventId"]))
         for event in events:
             stamp, event_id = int(event["timestamp"]), str(event["eventId"])
-            if stamp < self.cursor or (stamp == self.cursor and event_id in self._seen):
-                continue
-            if stamp > self.cursor:
-                self.cursor, self._seen = stamp, set()
-            self._seen.add(event_id)
-            stream = str(event.get("logStreamName", "")).removeprefix(f"{self.job_name}/")
-            lines.append(f"[{stream}] {str(event.get('message', '')).rstrip()}")
+            stream = str(event.get("logStreamName", ""))
+            self._read_through = max(self._read_through, stamp)
+            if self._advance(stream, stamp, event_id):
+                short = stream.removeprefix(f"{self.job_name}/")
+                lines.append(f"[{short}] {str(event.get('message', '')).rstrip()}")
+        newest = max((c.stamp for c in self._streams.values()), default=0)
+        self.floor = max(self.floor, newest - LATE_WINDOW_MS)
         return lines
 
+    def cut_short(self) -> None:
+        """A read ran out of pages: everything up to its last line was read, in every stream.
+
+        Raising the floor there keeps the next read from asking for the same pages again
+        (a late line older than that is then missed, as it would be past the late window).
+        """
+        if self._read_through:
+            self.floor = max(self.floor, self._read_through - 1)
+
     def cursor_tag(self) -> dict[str, str]:
-        return {"Key": CURSOR_TAG, "Value": str(self.cursor)}
+        cursors = {name: self.cursor(name) for name in self._streams}
+        return {"Key": CURSOR_TAG, "Value": encode_cursor(cursors, self.floor)}
+
+    def _stream(self, name: str) -> _StreamCursor:
+        if name not in self._streams:
+            self._streams[name] = _StreamCursor(self._saved.get(stream_key(name), 0))
+        return self._streams[name]
+
+    def _advance(self, stream: str, stamp: int, event_id: str) -> bool:
+        """Whether the event is new to its stream; if so it becomes the stream's cursor."""
+        current = self._stream(stream)
+        cursor = self.cursor(stream)
+        if stamp < cursor or (stamp == current.stamp and event_id in current.seen):
+            return False
+        if stamp > current.stamp:
+            current.stamp, current.seen = stamp, set()
+        current.seen.add(event_id)
+        return True
+
+
+def saved_cursor(tags: list[dict[str, str]]) -> str | None:
+    """The cursor tag's value among a job's tags, if it has one."""
+    return next((t.get("Value") for t in tags if t.get("Key") == CURSOR_TAG), None)
+
+
+def stream_key(stream: str) -> str:
+    """A short, stable key for a stream name in the cursor tag."""
+    return hashlib.blake2b(stream.encode(), digest_size=3).hexdigest()
+
+
+def encode_cursor(cursors: dict[str, int], floor: int = 0, limit: int = TAG_VALUE_LIMIT) -> str:
+    """``"<base> <key>=<offset> ..."``: the oldest cursor, then each stream ahead of it.
+
+    The base is ``floor`` when there is no stream yet. Streams at the base are left out.
+    When the value would pass ``limit``, the streams least far ahead are left out too: they
+    resume from the base, repeating lines rather than losing any. Streams sharing a key keep
+    the smaller offset, for the same reason.
+    """
+    base = min(cursors.values(), default=floor)
+    offsets: dict[str, int] = {}
+    for name, stamp in cursors.items():
+        key = stream_key(name)
+        offsets[key] = min(offsets.get(key, stamp - base), stamp - base)
+    value = str(base)
+    for key, offset in sorted(offsets.items(), key=lambda item: -item[1]):
+        entry = f" {key}={offset}"
+        if offset <= 0 or len(value) + len(entry) > limit:
+            break
+        value += entry
+    return value
+
+
+def decode_cursor(value: str) -> tuple[int, dict[str, int]]:
+    """The base and per-stream offsets of a cursor tag value; ``(0, {})`` if unreadable.
+
+    An old value (one number for all streams) reads as a base without offsets.
+    """
+    base, *entries = value.split() or ["0"]
+    if not base.isdigit():
+        return 0, {}
+    offsets = {}
+    for entry in entries:
+        key, _, offset = entry.partition("=")
+        if offset.isdigit():
+            offsets[key] = int(offset)
+    return int(base), offsets
 
 
 class LogFollower:
@@ -100,6 +205,7 @@ class LogFollower:
         self.emit = emit
         self.tail: LogTail | None = None
         self.arn: str | None = None
+        self._saved: str | None = None  # the cursor tag's value on the job
         self._warned = False
 
     async def follow(self, sagemaker: AsyncCaller, logs: AsyncCaller, interval: float) -> None:
@@ -113,31 +219,42 @@ class LogFollower:
         if self.arn is None:
             return
         try:
-            if self.tail is None:
-                tags = await sagemaker.call("list_tags", ResourceArn=self.arn)
-                self.tail = LogTail.from_tags(self.job_name, tags.get("Tags", []))
+            tail = await self._tail(sagemaker)
             streams = LogTail.stream_names(
-                await logs.call("describe_log_streams", **self.tail.streams_request())
+                await logs.call("describe_log_streams", **tail.streams_request())
             )
-            moved = False
-            start, token = self.tail.cursor, None
-            for _ in range(MAX_PAGES) if streams else ():
-                request = self.tail.events_request(streams, start, token)
-                page = await logs.call("filter_log_events", **request)
-                for line in self.tail.absorb(page):
-                    self.emit(line)
-                    moved = True
-                token = page.get("nextToken")
-                if not token:
-                    break
-                await asyncio.sleep(0)  # a long page of lines must not hog the event loop
-            if moved:
-                await sagemaker.call(
-                    "add_tags", ResourceArn=self.arn, Tags=[self.tail.cursor_tag()]
-                )
+            if streams:
+                await self._read(logs, tail, streams)
+            tag = tail.cursor_tag()
+            if tag["Value"] != self._saved:
+                await sagemaker.call("add_tags", ResourceArn=self.arn, Tags=[tag])
+                self._saved = tag["Value"]
         except Exception as exc:  # best effort: nothing here may break the wait for the job
             if errors.error_code(exc) == "ResourceNotFoundException":
                 return  # no log group yet: the job has not written anything
             if not self._warned:
                 self._warned = True
                 self.emit(f"Could not read the logs of {self.job_name} (will keep trying): {exc}")
+
+    async def _tail(self, sagemaker: AsyncCaller) -> LogTail:
+        """The read position, resumed from the job's tag on first use."""
+        if self.tail is None:
+            tags = (await sagemaker.call("list_tags", ResourceArn=self.arn)).get("Tags", [])
+            self.tail = LogTail.from_tags(self.job_name, tags)
+            self._saved = saved_cursor(tags) or str(self.tail.floor)
+        return self.tail
+
+    async def _read(self, logs: AsyncCaller, tail: LogTail, streams: list[str]) -> None:
+        """Show the new lines of ``streams``, reading at most :data:`MAX_PAGES` pages."""
+        start, token = tail.start(streams), None
+        for _ in range(MAX_PAGES):
+            page = await logs.call(
+                "filter_log_events", **tail.events_request(streams, start, token)
+            )
+            for line in tail.absorb(page):
+                self.emit(line)
+            token = page.get("nextToken")
+            if not token:
+                return
+            await asyncio.sleep(0)  # a long page of lines must not hog the event loop
+        tail.cut_short()

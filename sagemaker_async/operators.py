@@ -29,12 +29,14 @@ from sagemaker_async.connection import (
 )
 from sagemaker_async.events import ERROR, SUCCESS, TIMEOUT, JobWatch
 from sagemaker_async.hooks import NoRegionConfiguredError, SageMakerHook
+from sagemaker_async.lineage import training_lineage
 from sagemaker_async.links import SageMakerTrainingJobLink, SageMakerTrainingLogsLink
 from sagemaker_async.naming import ACTIONS, JobNameTakenError, resolve_name
 from sagemaker_async.ownership import identity_tags, merge_tags
 from sagemaker_async.triggers import SageMakerTrainingTrigger
 
 if TYPE_CHECKING:
+    from airflow.providers.openlineage.extractors import OperatorLineage
     from airflow.sdk import Context
 
 #: Extra time past the deadline before Airflow's own deferral timeout fires: a safety net for
@@ -111,6 +113,7 @@ class SageMakerTrainingOperator(BaseOperator):
         self.print_log = print_log
         self.cancel_on_kill = cancel_on_kill
         self._job_name: str | None = None
+        self._training: dict[str, Any] | None = None  # the job's last describe, as returned
 
     @cached_property
     def hook(self) -> SageMakerHook:
@@ -150,7 +153,7 @@ class SageMakerTrainingOperator(BaseOperator):
         self._job_name = job_name
         context["ti"].xcom_push(key="training_job_name", value=job_name)
         if not self.wait_for_completion:
-            return _result(self.hook.describe(job_name))
+            return self._result(job_name)
         watch = JobWatch(job_name, time.time() + self.budget_seconds)
         if self.deferrable:
             self.defer(
@@ -180,6 +183,19 @@ class SageMakerTrainingOperator(BaseOperator):
                 self.log.warning("Deferral of training job %s failed or timed out", name)
                 self._give_up(context, name)
             raise
+
+    def get_openlineage_facets_on_start(self) -> OperatorLineage[Any, Any]:
+        """OpenLineage (with its provider installed): the S3 input channels."""
+        return training_lineage(self.config)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage[Any, Any]:
+        """OpenLineage: the S3 input channels and the model artifact (for a job not waited
+        for, the request's ``S3OutputPath``)."""
+        return training_lineage(self.config, self._training, produced=self._job_name is not None)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> OperatorLineage[Any, Any]:
+        """OpenLineage: the S3 input channels; a failed job leaves no model artifact."""
+        return training_lineage(self.config, self._training)
 
     def on_kill(self) -> None:
         """A killed blocking wait stops its job, so nothing keeps billing unwatched."""
@@ -251,7 +267,7 @@ class SageMakerTrainingOperator(BaseOperator):
     def _finish(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         job_name = event["job_name"]
         if event["status"] == SUCCESS:
-            result = _result(self.hook.describe(job_name))
+            result = self._result(job_name)
             self.log.info("%s", _summary(result["Training"]))
             return result
         message = event["message"]
@@ -260,6 +276,12 @@ class SageMakerTrainingOperator(BaseOperator):
         if event["status"] in (TIMEOUT, ERROR):
             self._give_up(context, job_name)
         raise AirflowException(message)
+
+    def _result(self, job_name: str) -> dict[str, Any]:
+        """Describe the job; keep the result for lineage and return it as the XCom value."""
+        result = _result(self.hook.describe(job_name))
+        self._training = result["Training"]
+        return result
 
     def _budget_text(self) -> str:
         if self.max_ingestion_time is not None:

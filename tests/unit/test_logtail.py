@@ -4,7 +4,19 @@ from typing import Any
 
 import pytest
 
-from sagemaker_async.logtail import CURSOR_TAG, LOG_GROUP, LogFollower, LogTail
+from sagemaker_async.logtail import (
+    CURSOR_TAG,
+    LATE_WINDOW_MS,
+    LOG_GROUP,
+    MAX_PAGES,
+    TAG_VALUE_LIMIT,
+    LogFollower,
+    LogTail,
+    decode_cursor,
+    encode_cursor,
+)
+
+ONE, TWO = "job/algo-1-1", "job/algo-2-1"
 
 
 def event(stamp: int, event_id: str, message: str, stream: str = "job/algo-1-1") -> dict[str, Any]:
@@ -21,7 +33,7 @@ def test_lines_from_several_streams_come_out_in_time_order() -> None:
         ]
     }
     assert tail.absorb(page) == ["[algo-1-1] first", "[algo-2-1] second", "[algo-2-1] third"]
-    assert tail.cursor == 300
+    assert (tail.cursor(ONE), tail.cursor(TWO)) == (100, 300)
 
 
 def test_lines_already_shown_are_not_shown_again() -> None:
@@ -33,9 +45,9 @@ def test_lines_already_shown_are_not_shown_again() -> None:
 
 
 def test_requests_follow_the_job_streams_from_the_cursor() -> None:
-    tail = LogTail("job", cursor=1234)
+    tail = LogTail("job", floor=1234)
     assert tail.streams_request() == {"logGroupName": LOG_GROUP, "logStreamNamePrefix": "job/"}
-    request = tail.events_request(["job/algo-1-1"], tail.cursor, token="t")
+    request = tail.events_request(["job/algo-1-1"], tail.start([ONE]), token="t")
     assert request == {
         "logGroupName": LOG_GROUP,
         "logStreamNames": ["job/algo-1-1"],
@@ -45,20 +57,80 @@ def test_requests_follow_the_job_streams_from_the_cursor() -> None:
     }
 
 
-def test_cursor_is_resumed_from_the_job_tags() -> None:
+def test_an_old_single_number_cursor_is_every_stream_s_cursor() -> None:
     tags = [{"Key": "other", "Value": "x"}, {"Key": CURSOR_TAG, "Value": "987"}]
-    assert LogTail.from_tags("job", tags).cursor == 987
-    assert LogTail.from_tags("job", []).cursor == 0
-    assert LogTail("job", cursor=5).cursor_tag() == {"Key": CURSOR_TAG, "Value": "5"}
+    tail = LogTail.from_tags("job", tags)
+    assert (tail.cursor(ONE), tail.cursor(TWO), tail.start([ONE, TWO])) == (987, 987, 987)
+    assert LogTail.from_tags("job", []).start([ONE]) == 0
+    assert LogTail.from_tags("job", [{"Key": CURSOR_TAG, "Value": "junk"}]).start([ONE]) == 0
+    assert LogTail("job", floor=5).cursor_tag() == {"Key": CURSOR_TAG, "Value": "5"}
+
+
+def test_a_late_line_in_a_second_stream_is_shown_once() -> None:
+    tail = LogTail("job")
+    tail.absorb(
+        {"events": [event(100, "a", "one"), event(200, "b", "two"), event(90, "x", "2a", TWO)]}
+    )
+    # algo-2's line stamped 150 reaches CloudWatch after algo-1's line stamped 200.
+    late = {"events": [event(200, "b", "two"), event(150, "y", "late", TWO)]}
+    assert tail.start([ONE, TWO]) == 90
+    assert tail.absorb(late) == ["[algo-2-1] late"]
+    assert tail.absorb(late) == []
+    assert (tail.cursor(ONE), tail.cursor(TWO), tail.start([ONE, TWO])) == (200, 150, 150)
+
+
+def test_per_stream_cursors_survive_the_tag_round_trip() -> None:
+    tail = LogTail("job")
+    tail.absorb({"events": [event(1_000, "a", "x", TWO), event(4_000, "b", "y")]})
+    tag = tail.cursor_tag()
+    assert tag["Key"] == CURSOR_TAG and len(tag["Value"]) <= TAG_VALUE_LIMIT
+    resumed = LogTail.from_tags("job", [tag])
+    assert (resumed.cursor(ONE), resumed.cursor(TWO)) == (4_000, 1_000)
+    assert resumed.cursor("job/algo-3-1") == 1_000  # a stream new since: from the oldest
+    # At most the lines at each stream's last millisecond repeat after a restart.
+    page = {"events": [event(1_000, "a", "x", TWO), event(4_000, "b", "y"), event(4_001, "c", "z")]}
+    assert resumed.absorb(page) == ["[algo-2-1] x", "[algo-1-1] y", "[algo-1-1] z"]
+
+
+def test_eight_hosts_fit_in_the_tag_and_many_more_resume_without_loss() -> None:
+    base = 1_700_000_000_000
+    eight = {f"job/algo-{i}-1700000000": base + i * 11_111 for i in range(1, 9)}
+    value = encode_cursor(eight)
+    assert len(value) <= TAG_VALUE_LIMIT
+    oldest, offsets = decode_cursor(value)
+    assert oldest == base + 11_111
+    # Every host ahead of the oldest keeps its own entry.
+    assert sorted(offsets.values()) == [i * 11_111 for i in range(1, 8)]
+    many = {f"job/algo-{i}-1700000000": base + i * 997 for i in range(1, 65)}
+    value = encode_cursor(many)
+    assert len(value) <= TAG_VALUE_LIMIT
+    resumed = LogTail.from_tags("job", [{"Key": CURSOR_TAG, "Value": value}])
+    cursors = {name: resumed.cursor(name) for name in many}
+    assert all(cursors[name] <= many[name] for name in many), "a stream would skip lines"
+    assert sum(cursors[name] == many[name] for name in many) > 8
+
+
+def test_a_silent_stream_holds_reads_back_no_further_than_the_late_window() -> None:
+    tail = LogTail("job")
+    tail.absorb({"events": [event(1_000, "x", "last words", TWO), event(2_000, "a", "one")]})
+    newest = 1_000_000
+    tail.absorb({"events": [event(newest, "b", "busy")]})
+    assert tail.start([ONE, TWO]) == newest - LATE_WINDOW_MS
+    assert tail.absorb({"events": [event(newest - LATE_WINDOW_MS, "y", "late", TWO)]}) == [
+        "[algo-2-1] late"
+    ]
 
 
 class FakeAws:
     """SageMaker and CloudWatch Logs calls a follower makes, answered from memory."""
 
-    def __init__(self, events: list[dict[str, Any]], fail: Exception | None = None) -> None:
+    def __init__(
+        self, events: list[dict[str, Any]], fail: Exception | None = None, page_size: int = 100
+    ) -> None:
         self.events = events
         self.tags: list[dict[str, str]] = []
         self.fail = fail
+        self.page_size = page_size
         self.calls: list[str] = []
 
     async def call(self, operation: str, **kwargs: Any) -> Any:
@@ -73,10 +145,21 @@ class FakeAws:
             self.tags = [t for t in self.tags if t["Key"] != CURSOR_TAG] + kwargs["Tags"]
             return {}
         if operation == "describe_log_streams":
-            return {"logStreams": [{"logStreamName": "job/algo-1-1"}]}
+            names = sorted({e["logStreamName"] for e in self.events} | {ONE})
+            return {"logStreams": [{"logStreamName": name} for name in names]}
         if operation == "filter_log_events":
-            return {"events": [e for e in self.events if e["timestamp"] >= kwargs["startTime"]]}
+            return self.page(kwargs["startTime"], int(kwargs.get("nextToken", 0)))
         raise AssertionError(operation)
+
+    def page(self, start: int, offset: int) -> dict[str, Any]:
+        """Events from ``start`` in time order, ``page_size`` at a time."""
+        due = sorted(
+            (e for e in self.events if e["timestamp"] >= start), key=lambda e: e["timestamp"]
+        )
+        page: dict[str, Any] = {"events": due[offset : offset + self.page_size]}
+        if offset + self.page_size < len(due):
+            page["nextToken"] = str(offset + self.page_size)
+        return page
 
 
 def follower(shown: list[str]) -> LogFollower:
@@ -112,3 +195,48 @@ async def test_log_errors_are_reported_once_and_never_raised() -> None:
     for _ in range(3):
         await reader.once(aws, aws)
     assert len(shown) == 1 and "logs unavailable" in shown[0]
+
+
+@pytest.mark.asyncio
+async def test_a_late_line_of_a_second_host_reaches_the_log_across_a_restart() -> None:
+    aws = FakeAws([event(100, "a", "one"), event(120, "x", "two-a", TWO), event(200, "b", "two")])
+    shown: list[str] = []
+    await follower(shown).once(aws, aws)
+    aws.events += [event(150, "y", "late", TWO), event(300, "c", "three")]
+    await follower(shown).once(aws, aws)  # a triggerer restart in between
+    assert shown == [
+        "[algo-1-1] one",
+        "[algo-2-1] two-a",
+        "[algo-1-1] two",
+        # What repeats after the restart: each stream's line at its saved millisecond.
+        "[algo-2-1] two-a",
+        "[algo-2-1] late",
+        "[algo-1-1] two",
+        "[algo-1-1] three",
+    ]
+
+
+@pytest.mark.asyncio
+async def test_an_unchanged_position_is_not_written_again() -> None:
+    aws = FakeAws([event(100, "a", "one"), event(150, "x", "one-b", TWO)])
+    reader = follower([])
+    await reader.once(aws, aws)
+    await reader.once(aws, aws)
+    assert aws.calls.count("add_tags") == 1
+    assert aws.calls.count("list_tags") == 1
+
+
+@pytest.mark.asyncio
+async def test_a_backlog_past_the_page_budget_is_caught_up_over_intervals() -> None:
+    # algo-2 fell silent early: without care every read would restart from its last line.
+    lines = [event(500, "x", "line 0", TWO)]
+    lines += [event(1_000 + i, f"e{i}", f"line {i}") for i in range(1, 120)]
+    aws = FakeAws(lines, page_size=10)
+    shown: list[str] = []
+    reader = follower(shown)
+    await reader.once(aws, aws)
+    assert aws.calls.count("filter_log_events") == MAX_PAGES
+    assert len(shown) == MAX_PAGES * 10
+    for _ in range(3):
+        await reader.once(aws, aws)
+    assert [line.split("] ")[1] for line in shown] == [f"line {i}" for i in range(120)]
