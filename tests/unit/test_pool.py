@@ -188,3 +188,24 @@ def test_pool_key_names_the_role_but_not_its_kwargs() -> None:
     text = repr(ClientKey.of(replace(SETTINGS, assume_role=ROLE, profile_name="p"), "sagemaker"))
     assert ROLE.role_arn in text and "profile_name='p'" in text
     assert "shared-s3cr3t" not in text and "unit-secret-value" not in text
+
+
+@pytest.mark.asyncio
+async def test_a_role_client_closes_its_sts_client_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiobotocore.client import AioBaseClient
+
+    closed: list[str] = []
+    original = AioBaseClient.__aexit__
+
+    async def spy(self: Any, *exc_info: Any) -> None:
+        closed.append(self.meta.service_model.service_name)
+        await original(self, *exc_info)
+
+    monkeypatch.setattr(AioBaseClient, "__aexit__", spy)
+    pool = ClientPool()
+    settings = replace(SETTINGS, assume_role=ROLE)
+    shared = await pool.acquire(settings)
+    assert shared.client.meta.service_model.service_name == "sagemaker"
+    assert closed == []
+    await pool.release(settings)
+    assert sorted(closed) == ["sagemaker", "sts"]
