@@ -13,7 +13,7 @@ from airflow.sdk import BaseHook
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from sagemaker_async import errors
+from sagemaker_async import credentials, errors
 from sagemaker_async.connection import AwsSettings, get_settings
 from sagemaker_async.events import JobWatch
 from sagemaker_async.logtail import LogFollower
@@ -78,13 +78,15 @@ class SageMakerHook(BaseHook):
         )
         return self._client("logs", settings)
 
-    @staticmethod
-    def _client(service: Literal["sagemaker", "logs"], settings: AwsSettings) -> Any:
+    @cached_property
+    def session(self) -> boto3.session.Session:
+        """One session for both clients, so an assumed role is assumed once, not per client."""
+        return credentials.boto3_session(self.settings)
+
+    def _client(self, service: Literal["sagemaker", "logs"], settings: AwsSettings) -> Any:
         config = Config(**settings.botocore_config) if settings.botocore_config else None
         try:
-            return boto3.session.Session().client(
-                service, config=config, **settings.client_kwargs()
-            )
+            return self.session.client(service, config=config, **settings.client_kwargs())
         except NoRegionError:
             raise NoRegionConfiguredError(
                 "No AWS region: set region_name on the operator or in the connection's extra"

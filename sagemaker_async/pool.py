@@ -16,17 +16,16 @@ import hashlib
 import json
 import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.loaders
 from aiobotocore.config import AioConfig
-from aiobotocore.session import AioSession
 from botocore.exceptions import ClientError
 from botocore.utils import parse_timestamp
 
-from sagemaker_async import errors
+from sagemaker_async import credentials, errors
 from sagemaker_async.connection import AwsSettings
 from sagemaker_async.pacing import Pacer
 
@@ -42,24 +41,33 @@ class ClientKey:
     region_name: str | None
     endpoint_url: str | None
     verify: str
+    profile_name: str | None
+    role_arn: str | None
     botocore_config: str = field(repr=False)
     credentials: str = field(repr=False)
 
     @classmethod
     def of(cls, settings: AwsSettings, service: str) -> ClientKey:
-        secret = "\0".join(
-            str(part)
-            for part in (
+        role = settings.assume_role
+        # Keys, token and AssumeRole arguments (an ExternalId is a shared secret) and where
+        # STS is reached: only their digest is kept.
+        secret = json.dumps(
+            [
                 settings.aws_access_key_id,
                 settings.aws_secret_access_key,
                 settings.aws_session_token,
-            )
+                None if role is None else [role.kwargs, role.endpoint_url, role.region_name],
+            ],
+            sort_keys=True,
+            default=str,
         )
         return cls(
             service=service,
             region_name=settings.region_name,
             endpoint_url=settings.endpoint_url,
             verify=repr(settings.verify),
+            profile_name=settings.profile_name,
+            role_arn=None if role is None else role.role_arn,
             botocore_config=json.dumps(settings.botocore_config, sort_keys=True, default=str),
             credentials=hashlib.sha256(secret.encode()).hexdigest(),
         )
@@ -72,10 +80,10 @@ class SharedClient:
     client: Any
     pacer: Pacer
     loop: asyncio.AbstractEventLoop
-    closer: Any = field(repr=False)
+    closer: AsyncExitStack = field(repr=False)
 
     async def close(self) -> None:
-        await self.closer.__aexit__(None, None, None)
+        await self.closer.aclose()
 
     async def call(self, operation: str, **kwargs: Any) -> Any:
         """Call ``operation`` when the pacer allows; tell the pacer about throttling."""
@@ -142,8 +150,8 @@ class ClientPool:
         return SharedClient(client, Pacer(self.max_rps), asyncio.get_running_loop(), closer)
 
 
-def _build_client(settings: AwsSettings, service: str) -> tuple[Any, Any]:
-    """Build a client in a worker thread; return its context manager and the client.
+def _build_client(settings: AwsSettings, service: str) -> tuple[AsyncExitStack, Any]:
+    """Build a client in a worker thread; return what closes it (and its STS client), and it.
 
     Reading config files, loading the service model and generating the client class take a
     few hundred milliseconds of CPU, which must not stall the triggerer's event loop. Nothing
@@ -156,14 +164,22 @@ def _build_client(settings: AwsSettings, service: str) -> tuple[Any, Any]:
         "retries": {"mode": "standard", "total_max_attempts": 1},
         **(settings.botocore_config or {}),
     }
-    session = AioSession()
-    # One loader per process: its cache keeps the parsed service models, whose JSON parsing
-    # holds the GIL (and so stalls the loop thread too) for tens of milliseconds.
-    session.register_component("data_loader", _shared_loader())
-    parsers = session.get_component("response_parser_factory")
-    parsers.set_parser_defaults(timestamp_parser=epoch_or_text_timestamp)
-    closer = session.create_client(service, config=AioConfig(**options), **settings.client_kwargs())
-    return closer, asyncio.run(closer.__aenter__())
+
+    async def build() -> tuple[AsyncExitStack, Any]:
+        async with AsyncExitStack() as stack:
+            # One loader per process: its cache keeps the parsed service models, whose JSON
+            # parsing holds the GIL (and so stalls the loop thread too) for tens of milliseconds.
+            session = await credentials.aio_session(settings, stack, _shared_loader())
+            parsers = session.get_component("response_parser_factory")
+            parsers.set_parser_defaults(timestamp_parser=epoch_or_text_timestamp)
+            client = await stack.enter_async_context(
+                session.create_client(
+                    service, config=AioConfig(**options), **settings.client_kwargs()
+                )
+            )
+            return stack.pop_all(), client
+
+    return asyncio.run(build())
 
 
 def epoch_or_text_timestamp(value: Any) -> datetime.datetime:

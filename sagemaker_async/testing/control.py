@@ -75,7 +75,8 @@ class SimulatorClient:
         """Every job: name, status, secondary_status, created_at, tags and per-job calls.
 
         ``calls`` counts the calls received that named the job, faulted or not;
-        ``served_calls`` only those that got past the injected faults and were handled.
+        ``served_calls`` only those that got past the injected faults and were handled;
+        ``signers`` lists ``[operation, access key id]`` of each call received, in order.
         """
         return cast("list[dict[str, Any]]", self._request("GET", "jobs")["jobs"])
 
@@ -92,7 +93,7 @@ class SimulatorClient:
         return cast("dict[str, int]", self._request("GET", "calls")["served"])
 
     def reset(self) -> None:
-        """Forget all jobs, rules, faults and call counters."""
+        """Forget all jobs, rules, faults, call counters and assumed roles."""
         self._request("POST", "reset", {})
 
     def set_faults(self, **config: Unpack[FaultSettings]) -> None:
@@ -124,6 +125,21 @@ class SimulatorClient:
         ``down`` and ``created_then_failed`` (also counted in ``errors``).
         """
         return self._request("GET", "faults")
+
+    def set_credential_lifetime(self, seconds: float | None) -> None:
+        """Make later STS ``AssumeRole`` answers expire ``seconds`` from now (``None``: moto's
+        lifetime, the ``DurationSeconds`` asked for). Real STS issues at least 15 minutes;
+        a few seconds let a test see credentials refreshed during one wait."""
+        self._request("POST", "sts", {"credential_lifetime": seconds})
+
+    def assumed_roles(self) -> list[dict[str, Any]]:
+        """Every ``AssumeRole`` answered since the last reset, oldest first.
+
+        Each: ``source_key`` (key id that signed it), ``request`` (``RoleArn``,
+        ``RoleSessionName``, ``ExternalId``, ...), ``access_key`` (key id issued),
+        ``expiration`` and ``at`` (epoch seconds).
+        """
+        return cast("list[dict[str, Any]]", self._request("GET", "sts")["assumed"])
 
     def _request(
         self,

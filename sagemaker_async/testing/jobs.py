@@ -186,6 +186,8 @@ class JobStore:
         self._job_calls: dict[str, Counter[str]] = {}
         self._served: Counter[str] = Counter()
         self._job_served: dict[str, Counter[str]] = {}
+        # Per job, ``(operation, access key id)`` of every call received, in order.
+        self._job_signers: dict[str, list[tuple[str, str | None]]] = {}
 
     def add_rule(self, rule: Rule) -> None:
         """Add a plan rule; later rules win over earlier ones."""
@@ -206,11 +208,19 @@ class JobStore:
         reason = rule.failure_reason or DEFAULT_FAILURE_REASON
         return Plan(duration, rule.outcome, reason)
 
-    def count(self, operation: str, job_name: str | None, *, served: bool = False) -> None:
+    def count(
+        self,
+        operation: str,
+        job_name: str | None,
+        *,
+        served: bool = False,
+        signer: str | None = None,
+    ) -> None:
         """Record one SageMaker call (also per job when it names one).
 
         :param served: ``False``: the call was received (before any injected fault);
             ``True``: it also got past the faults and was handled.
+        :param signer: the access key id that signed a received call.
         """
         totals = self._served if served else self._calls
         per_job = self._job_served if served else self._job_calls
@@ -218,6 +228,8 @@ class JobStore:
             totals[operation] += 1
             if job_name is not None:
                 per_job.setdefault(job_name, Counter())[operation] += 1
+                if not served:
+                    self._job_signers.setdefault(job_name, []).append((operation, signer))
 
     def calls(self, *, served: bool = False) -> dict[str, int]:
         """Totals of every SageMaker operation received (or, with ``served``, handled)."""
@@ -299,6 +311,11 @@ class JobStore:
         with self._lock:
             return dict((self._job_served if served else self._job_calls).get(name, {}))
 
+    def job_signers(self, name: str) -> list[tuple[str, str | None]]:
+        """``(operation, access key id)`` of every call received that named this job."""
+        with self._lock:
+            return list(self._job_signers.get(name, []))
+
     def is_current(self, job: TrainingJob) -> bool:
         """Whether ``job`` is still in the store (not forgotten by a reset)."""
         with self._lock:
@@ -313,3 +330,4 @@ class JobStore:
             self._job_calls.clear()
             self._served.clear()
             self._job_served.clear()
+            self._job_signers.clear()

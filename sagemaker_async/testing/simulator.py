@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import re
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ from sagemaker_async.testing.control import SimulatorClient
 from sagemaker_async.testing.faults import Decision, FaultInjector, drop_connection
 from sagemaker_async.testing.jobs import JobStore, Rule, SageMakerError, TrainingJob
 from sagemaker_async.testing.logs import JobLogs, LogTicker
+from sagemaker_async.testing.sts import AssumeRoleDesk, signer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 CONTROL_PREFIX = "/_simulator/"
 DEFAULT_REGION = "us-east-1"
 _AWS_JSON = "application/x-amz-json-1.1"
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/([a-z0-9-]+)/")
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +54,7 @@ class SimulatorApp:
         self.api = SageMakerApi(store, logs)
         self.backend = backend
         self.faults = FaultInjector()
+        self.sts = AssumeRoleDesk(store.clock)
         self._control: dict[tuple[str, str], Callable[[dict[str, Any] | None], Response]] = {
             ("GET", "health"): lambda _: _json(200, {"ok": True}),
             ("GET", "jobs"): lambda _: _json(200, {"jobs": self.jobs_view()}),
@@ -63,6 +63,8 @@ class SimulatorApp:
             ("POST", "reset"): lambda _: self._reset(),
             ("GET", "faults"): lambda _: _json(200, self.faults.view()),
             ("POST", "faults"): self._set_faults,
+            ("GET", "sts"): lambda _: _json(200, self.sts.view()),
+            ("POST", "sts"): self._set_sts,
         }
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -72,6 +74,11 @@ class SimulatorApp:
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         if target.startswith("SageMaker."):
             return self._sagemaker(target.split(".", 1)[1], environ, start_response)
+        who = signer(environ)
+        if who is not None and who[2] == "sts":
+            request = self.sts.request_of(_read_body(environ))
+            if request is not None:
+                return self.sts.answer(request, self.backend, environ, start_response)
         return self.backend(environ, start_response)
 
     def jobs_view(self) -> list[dict[str, Any]]:
@@ -88,6 +95,7 @@ class SimulatorApp:
             "tags": dict(job.tags),
             "calls": self.store.job_calls(job.name),
             "served_calls": self.store.job_calls(job.name, served=True),
+            "signers": self.store.job_signers(job.name),
         }
 
     def _calls_view(self) -> dict[str, Any]:
@@ -98,7 +106,8 @@ class SimulatorApp:
     ) -> Iterable[bytes]:
         body = _parse_json(_read_body(environ))
         job_name = job_name_in(body or {})
-        self.store.count(operation, job_name)
+        who = signer(environ)
+        self.store.count(operation, job_name, signer=None if who is None else who[0])
         # Decided before handling: a faulted call must have no effect (no job created).
         decision = self.faults.decide(operation)
         if decision.delay > 0:
@@ -152,8 +161,9 @@ class SimulatorApp:
         return _json(200, {"ok": True})
 
     def reset(self) -> None:
-        """Forget jobs, rules, faults and counters, and delete the jobs' log streams."""
+        """Forget jobs, rules, faults, counters and assumed roles; delete the jobs' log streams."""
         self.faults.reset()
+        self.sts.reset()
         # Store first: once a job is gone from the store its logs are no longer written.
         self.store.reset()
         self.logs.reset()
@@ -166,6 +176,15 @@ class SimulatorApp:
         except ValueError as err:
             return _json(400, {"ok": False, "error": str(err)})
         return _json(200, {"ok": True, **self.faults.view()})
+
+    def _set_sts(self, body: dict[str, Any] | None) -> Response:
+        try:
+            if body is None:
+                raise ValueError("the STS configuration must be a JSON object")
+            self.sts.configure(body.get("credential_lifetime"))
+        except (TypeError, ValueError) as err:
+            return _json(400, {"ok": False, "error": str(err)})
+        return _json(200, {"ok": True, **self.sts.view()})
 
     def _reset(self) -> Response:
         self.reset()
@@ -214,8 +233,8 @@ def _parse_json(raw: bytes) -> dict[str, Any] | None:
 
 
 def _region(environ: WSGIEnvironment) -> str:
-    match = _CREDENTIAL_SCOPE.search(str(environ.get("HTTP_AUTHORIZATION", "")))
-    return match.group(1) if match else DEFAULT_REGION
+    who = signer(environ)
+    return who[1] if who else DEFAULT_REGION
 
 
 def _rule_from(body: dict[str, Any] | None) -> Rule:
@@ -389,6 +408,14 @@ class SageMakerSimulator:
     def faults(self) -> dict[str, Any]:
         """Same as :meth:`SimulatorClient.faults`, without HTTP."""
         return self.app.faults.view()
+
+    def set_credential_lifetime(self, seconds: float | None) -> None:
+        """Same as :meth:`SimulatorClient.set_credential_lifetime`, without HTTP."""
+        self.app.sts.configure(seconds)
+
+    def assumed_roles(self) -> list[dict[str, Any]]:
+        """Same as :meth:`SimulatorClient.assumed_roles`, without HTTP."""
+        return list(self.app.sts.view()["assumed"])
 
     def log_lines(self, job_name: str) -> list[tuple[str, str]]:
         """``(stream, message)`` of every line the job wrote so far, as CloudWatch serves them."""

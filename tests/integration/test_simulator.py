@@ -245,6 +245,57 @@ def test_other_services_pass_through_to_moto(server: SageMakerSimulator) -> None
     assert sts.get_caller_identity()["Account"] == "123456789012"
 
 
+def test_each_job_call_records_the_key_that_signed_it(
+    server: SageMakerSimulator, sm: Any, control: SimulatorClient
+) -> None:
+    sm.create_training_job(**training_request("signed-1"))
+    other = boto3.client(
+        "sagemaker",
+        region_name=REGION,
+        endpoint_url=server.endpoint_url,
+        aws_access_key_id="ASIAOTHERKEY",
+        aws_secret_access_key="other",
+    )
+    other.describe_training_job(TrainingJobName="signed-1")
+    job = control.job("signed-1")
+    assert job is not None
+    assert job["signers"] == [
+        ["CreateTrainingJob", "testing"],
+        ["DescribeTrainingJob", "ASIAOTHERKEY"],
+    ]
+
+
+def test_assume_role_is_recorded_and_its_lifetime_can_be_shortened(
+    server: SageMakerSimulator, control: SimulatorClient
+) -> None:
+    sts = aws_client("sts", server.endpoint_url)
+    role = "arn:aws:iam::123456789012:role/r"
+    moto_default = sts.assume_role(RoleArn=role, RoleSessionName="s1")["Credentials"]
+    control.set_credential_lifetime(3)
+    short = sts.assume_role(RoleArn=role, RoleSessionName="s2", ExternalId="ext")["Credentials"]
+    now = time.time()
+    assert moto_default["Expiration"].timestamp() - now > 3000  # moto: DurationSeconds (1 h)
+    assert 0 < short["Expiration"].timestamp() - now <= 3.5
+    assumed = control.assumed_roles()
+    assert [a["access_key"] for a in assumed] == [
+        moto_default["AccessKeyId"],
+        short["AccessKeyId"],
+    ]
+    assert short["AccessKeyId"].startswith("ASIA")
+    assert all(a["source_key"] == "testing" for a in assumed)
+    assert assumed[1]["request"] == {
+        "RoleArn": role,
+        "RoleSessionName": "s2",
+        "ExternalId": "ext",
+    }
+    with pytest.raises(SimulatorControlError, match="credential_lifetime must be a positive"):
+        control.set_credential_lifetime(0)
+    control.reset()
+    assert control.assumed_roles() == []
+    after_reset = sts.assume_role(RoleArn=role, RoleSessionName="s3")["Credentials"]
+    assert after_reset["Expiration"].timestamp() - time.time() > 3000
+
+
 @pytest.mark.asyncio
 async def test_aiobotocore_describe(server: SageMakerSimulator, sm: Any) -> None:
     sm.create_training_job(**training_request("async-1"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,6 +21,7 @@ from sagemaker_async.operators import SageMakerTrainingOperator
 from tests.unit.fakes import THEIRS, FakeSageMaker, FakeTI, base_config, client_error
 
 Mutation = Callable[[dict[str, Any]], object]
+ROLE = "arn:aws:iam::123456789012:role/sagemaker-airflow"
 
 
 class Clients:
@@ -253,6 +255,59 @@ def test_bad_endpoint_in_the_connection_fails_the_task_naming_it(
     nothing_sent(clients)
 
 
+@pytest.mark.parametrize(
+    ("extra", "pattern"),
+    [
+        pytest.param(
+            {"role_arn": "sagemaker-airflow"},
+            r"^connection extra role_arn 'sagemaker-airflow' is not an IAM role ARN "
+            r"\(such as 'arn:aws:iam::123456789012:role/sagemaker-airflow'\)$",
+            id="role-arn-not-an-arn",
+        ),
+        pytest.param(
+            {"role_arn": ROLE, "assume_role_method": "assume_role_with_saml"},
+            r"^connection extra assume_role_method 'assume_role_with_saml' is not supported: "
+            r"use 'assume_role' \(or leave it out\); SAML and web identity federation are "
+            r"not supported$",
+            id="assume-role-method",
+        ),
+        pytest.param(
+            {"assume_role_kwargs": {"ExternalId": "x"}},
+            r"^connection extra assume_role_kwargs is set but role_arn is not: "
+            r"add the role_arn to assume$",
+            id="kwargs-without-role",
+        ),
+        pytest.param(
+            {"role_arn": ROLE, "assume_role_kwargs": {"ExternalID": "x"}},
+            r"^connection extra assume_role_kwargs is not valid for AssumeRole: Unknown "
+            r'parameter in input: "ExternalID", must be one of: RoleArn, RoleSessionName, ',
+            id="kwargs-unknown-to-sts",
+        ),
+        pytest.param(
+            {"profile_name": "no-such-profile"},
+            r"^connection extra profile_name 'no-such-profile': no such profile in the shared "
+            r"AWS config and credentials files$",
+            id="unknown-profile",
+        ),
+    ],
+)
+def test_bad_identity_in_the_connection_fails_the_task_naming_the_field(
+    clients: Clients,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    extra: dict[str, Any],
+    pattern: str,
+) -> None:
+    # Only this empty file is read as shared config: the machine's own profiles play no part.
+    (tmp_path / "config").write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "config"))
+    conn = {"conn_type": "aws", "login": "k", "password": "s", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_BAD_IDENTITY", json.dumps(conn))
+    fails_at_task_start(operator(aws_conn_id="bad_identity"), pattern)
+    nothing_sent(clients)
+
+
 # --- AWS refuses the caller: first AWS call ----------------------------------------------------
 
 
@@ -319,15 +374,3 @@ def test_proxies_in_botocore_config_are_refused_at_parse_time() -> None:
         SageMakerTrainingOperator(
             task_id="t", config=base_config(), botocore_config={"proxies": {"https": "u:p@h"}}
         )
-
-
-def test_assume_role_connection_fields_are_refused_not_ignored(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    conn = {"conn_type": "aws", "extra": {"role_arn": "arn:aws:iam::1:role/x"}}
-    monkeypatch.setenv("AIRFLOW_CONN_ROLE_CONN", json.dumps(conn))
-    op = SageMakerTrainingOperator(
-        task_id="t", config=base_config(), aws_conn_id="role_conn", region_name="us-east-1"
-    )
-    with pytest.raises(AirflowFailException, match="'role_arn' is not supported yet"):
-        op.execute({"ti": FakeTI()})  # type: ignore[arg-type]

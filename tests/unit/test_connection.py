@@ -1,10 +1,19 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import pytest
 
-from sagemaker_async.connection import ConnectionNotFoundError, get_settings, settings_from
+from sagemaker_async.connection import (
+    AssumeRole,
+    ConnectionNotFoundError,
+    InvalidSettingsError,
+    checked,
+    get_settings,
+    settings_from,
+)
 
 
 def test_connection_fields_map_to_client_arguments() -> None:
@@ -75,3 +84,112 @@ def test_connection_from_the_environment_is_read(monkeypatch: pytest.MonkeyPatch
 def test_unknown_connection_names_the_id() -> None:
     with pytest.raises(ConnectionNotFoundError, match="'missing_conn_abc'"):
         get_settings("missing_conn_abc")
+
+
+ROLE = "arn:aws:iam::123456789012:role/sagemaker-airflow"
+
+
+def role_of(extra: dict[str, Any], **overrides: Any) -> AssumeRole:
+    role = settings_from("AK", "SK", extra, **overrides).assume_role
+    assert role is not None
+    return role
+
+
+def test_role_arn_and_its_kwargs_make_an_assume_role_request() -> None:
+    extra = {
+        "role_arn": ROLE,
+        "assume_role_method": "assume_role",
+        "assume_role_kwargs": {"ExternalId": "ext-123", "DurationSeconds": 900},
+    }
+    assert role_of(extra).request() == {
+        "RoleArn": ROLE,
+        "RoleSessionName": "airflow-sagemaker-async",
+        "ExternalId": "ext-123",
+        "DurationSeconds": 900,
+    }
+    # A session name of the user's own replaces the default one.
+    named = {**extra, "assume_role_kwargs": {"RoleSessionName": "team-a"}}
+    assert role_of(named).request()["RoleSessionName"] == "team-a"
+
+
+def test_with_a_role_the_keys_only_sign_assume_role() -> None:
+    settings = settings_from("AK", "SK", {"role_arn": ROLE, "aws_session_token": "tok"})
+    assert "aws_access_key_id" not in settings.client_kwargs()
+    assert settings.key_kwargs() == {
+        "aws_access_key_id": "AK",
+        "aws_secret_access_key": "SK",
+        "aws_session_token": "tok",
+    }
+    assert settings_from(None, None, {"role_arn": ROLE}).key_kwargs() == {}
+
+
+def test_sts_uses_its_own_endpoint_else_the_global_one() -> None:
+    extra: dict[str, Any] = {"role_arn": ROLE, "endpoint_url": "http://global"}
+    assert role_of(extra).endpoint_url == "http://global"
+    extra["service_config"] = {"sts": {"endpoint_url": "http://sts", "region_name": "eu-west-1"}}
+    role = role_of(extra, region_name="us-west-2")
+    assert (role.endpoint_url, role.region_name) == ("http://sts", "eu-west-1")
+
+
+def test_sts_region_follows_the_operator_then_the_connection() -> None:
+    extra = {"role_arn": ROLE, "region_name": "eu-west-1"}
+    assert role_of(extra).region_name == "eu-west-1"
+    assert role_of(extra, region_name="ap-south-1").region_name == "ap-south-1"
+
+
+def test_no_role_without_role_arn() -> None:
+    assert settings_from("AK", "SK", {"assume_role_method": "assume_role"}).assume_role is None
+
+
+def test_assume_role_kwargs_stay_out_of_repr() -> None:
+    extra = {"role_arn": ROLE, "assume_role_kwargs": {"ExternalId": "shared-s3cr3t"}}
+    text = repr(settings_from("AK", "SK", extra))
+    assert ROLE in text and "shared-s3cr3t" not in text
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        pytest.param(
+            {"role_arn": ROLE, "assume_role_kwargs": ["ExternalId"]},
+            "assume_role_kwargs must be a JSON object",
+            id="kwargs-not-an-object",
+        ),
+        pytest.param(
+            {"role_arn": ROLE, "assume_role_kwargs": {"RoleArn": ROLE}},
+            "must not hold RoleArn: set role_arn instead",
+            id="role-in-kwargs",
+        ),
+        pytest.param(
+            {"role_arn": "arn:aws:iam::1:role/x"},
+            "role_arn 'arn:aws:iam::1:role/x' is not an IAM role ARN",
+            id="short-account",
+        ),
+        pytest.param(
+            {"role_arn": ROLE, "assume_role_method": "assume_role_with_web_identity"},
+            "assume_role_method 'assume_role_with_web_identity' is not supported",
+            id="web-identity",
+        ),
+    ],
+)
+def test_identity_fields_that_cannot_work_are_refused(extra: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidSettingsError, match=re.escape(message)):
+        settings_from("AK", "SK", extra)
+
+
+def test_sts_endpoint_and_region_are_checked() -> None:
+    bad_url = {"role_arn": ROLE, "service_config": {"sts": {"endpoint_url": "sts.local"}}}
+    with pytest.raises(InvalidSettingsError, match=r"^service_config\.sts\.endpoint_url 'sts"):
+        checked(settings_from(None, None, bad_url))
+    bad_region = {"role_arn": ROLE, "service_config": {"sts": {"region_name": "moon"}}}
+    with pytest.raises(InvalidSettingsError, match=r"^service_config\.sts\.region_name 'moon'"):
+        checked(settings_from(None, None, bad_region))
+
+
+def test_profile_name_and_botocore_config_alias_are_read() -> None:
+    extra = {"profile_name": "analytics", "botocore_config": {"read_timeout": 7}}
+    settings = settings_from(None, None, extra)
+    assert (settings.profile_name, settings.botocore_config) == ("analytics", {"read_timeout": 7})
+    # config_kwargs is the amazon provider's name and wins when both are set.
+    both = settings_from(None, None, {**extra, "config_kwargs": {"read_timeout": 9}})
+    assert both.botocore_config == {"read_timeout": 9}

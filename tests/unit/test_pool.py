@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from botocore.utils import parse_timestamp
 
 from sagemaker_async import pool as pool_module
-from sagemaker_async.connection import AwsSettings
+from sagemaker_async.connection import AssumeRole, AwsSettings
 from sagemaker_async.pool import ClientKey, ClientPool, SharedClient, pool_for_running_loop
 
 # Building a client needs no network; nothing here sends a request.
@@ -178,3 +179,55 @@ def test_pooled_clients_use_the_quick_timestamp_parser() -> None:
         assert parser._timestamp_parser is pool_module.epoch_or_text_timestamp
     finally:
         asyncio.run(closer.__aexit__(None, None, None))
+
+
+ROLE = AssumeRole("arn:aws:iam::123456789012:role/a", {"ExternalId": "shared-s3cr3t"})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"profile_name": "analytics"}, id="profile"),
+        pytest.param({"assume_role": None}, id="no-role"),
+        pytest.param(
+            {"assume_role": replace(ROLE, role_arn="arn:aws:iam::123456789012:role/b")},
+            id="other-role",
+        ),
+        pytest.param({"assume_role": replace(ROLE, kwargs={"ExternalId": "x"})}, id="kwargs"),
+        pytest.param({"assume_role": replace(ROLE, kwargs={})}, id="no-kwargs"),
+        pytest.param({"assume_role": replace(ROLE, endpoint_url="http://sts")}, id="sts-endpoint"),
+        pytest.param({"assume_role": replace(ROLE, region_name="eu-west-1")}, id="sts-region"),
+    ],
+)
+def test_identity_changes_the_pool_key(change: dict[str, Any]) -> None:
+    base = replace(SETTINGS, assume_role=ROLE)
+    other = replace(base, **change)
+    assert ClientKey.of(other, "sagemaker") != ClientKey.of(base, "sagemaker")
+    assert ClientKey.of(other, "sagemaker") == ClientKey.of(replace(other), "sagemaker")
+
+
+def test_pool_key_names_the_role_but_not_its_kwargs() -> None:
+    text = repr(ClientKey.of(replace(SETTINGS, assume_role=ROLE, profile_name="p"), "sagemaker"))
+    assert ROLE.role_arn in text and "profile_name='p'" in text
+    assert "shared-s3cr3t" not in text and "unit-secret-value" not in text
+
+
+@pytest.mark.asyncio
+async def test_a_role_client_closes_its_sts_client_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiobotocore.client import AioBaseClient
+
+    closed: list[str] = []
+    original = AioBaseClient.__aexit__
+
+    async def spy(self: Any, *exc_info: Any) -> None:
+        closed.append(self.meta.service_model.service_name)
+        await original(self, *exc_info)
+
+    monkeypatch.setattr(AioBaseClient, "__aexit__", spy)
+    pool = ClientPool()
+    settings = replace(SETTINGS, assume_role=ROLE)
+    shared = await pool.acquire(settings)
+    assert shared.client.meta.service_model.service_name == "sagemaker"
+    assert closed == []
+    await pool.release(settings)
+    assert sorted(closed) == ["sagemaker", "sts"]
