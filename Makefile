@@ -5,11 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install test unit lint demo bench clean
+.PHONY: help install test unit lint demo bench screenshots clean
 
 help:  ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +38,11 @@ demo: $(STAMP)  ## The example DAG through a real Airflow stack and the SageMake
 bench: $(STAMP)  ## Our trigger vs the amazon provider's at scale on the simulator (BENCH_ARGS=--quick: smoke run)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+screenshots: $(STAMP)  ## README screenshots (docs/ui/*.png) of the real Airflow UI in headless Chromium
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium fonts-liberation; }
+	$(BIN)/python -m pip install --quiet -e '.[test,screenshots]'
+	CHROMIUM=$(CHROMIUM) $(BIN)/python -m tests.e2e.screenshots
 
 clean:  ## Remove .venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

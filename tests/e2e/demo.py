@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sagemaker_async.testing import SimulatorClient
@@ -25,18 +26,21 @@ TIMEOUT = 300.0
 
 
 class Demo:
+    #: the make target this is, for messages
+    target = "demo"
+
     def __init__(self) -> None:
         self.started = time.monotonic()
-        self.folder = Path(tempfile.mkdtemp(prefix="sagemaker-async-demo-"))
+        self.folder = Path(tempfile.mkdtemp(prefix=f"sagemaker-async-{self.target}-"))
         self.processes: list[Process] = []
 
     def say(self, message: str) -> None:
         print(f"[{time.monotonic() - self.started:6.1f}s] {message}", flush=True)
 
-    def start_simulator(self) -> SimulatorClient:
+    def start_simulator(self, job_seconds: float = JOB_SECONDS) -> SimulatorClient:
         port = free_port()
         argv = [sys.executable, "-m", "sagemaker_async.testing", "--port", str(port)]
-        argv += ["--duration", str(JOB_SECONDS)]
+        argv += ["--duration", str(job_seconds)]
         self.processes.append(
             Process("simulator", argv, dict(os.environ), self.folder / "simulator.log")
         )
@@ -80,6 +84,10 @@ class Demo:
 
     def run(self, keep: bool) -> int:
         sim = self.start_simulator()
+        return self.with_stack(sim, lambda stack: self.exercise(stack, sim, keep))
+
+    def with_stack(self, sim: SimulatorClient, body: Callable[[AirflowStack], int]) -> int:
+        """Start Airflow on the simulator, run ``body``, then stop every process started."""
         stack = AirflowStack(
             self.folder / "airflow",
             sorted((ROOT / "example_dags").glob("*.py")),
@@ -93,21 +101,24 @@ class Demo:
             stack.start()
             pids = ", ".join(f"{n} {p.pid}" for n, p in stack.processes.items())
             self.say(f"Airflow up at {stack.url} ({pids})")
-            run_id = stack.trigger(DAG_ID)
-            self.say(f"triggered {DAG_ID}, run {run_id}")
-            state = self.follow(stack, sim, run_id)
-            if state != "success":
-                print(stack.task_log(DAG_ID, run_id, TASK_ID)[-3000:])
-                raise StackError(f"task {TASK_ID} ended {state}")
-            self.report(stack, run_id)
-            if keep:
-                self.wait_for_ctrl_c(stack)
-            return 0
+            return body(stack)
         finally:
             stack.stop()
             for process in self.processes:
                 process.stop()
-            self.say("stopped every process this demo started")
+            self.say(f"stopped every process this {self.target} started")
+
+    def exercise(self, stack: AirflowStack, sim: SimulatorClient, keep: bool) -> int:
+        run_id = stack.trigger(DAG_ID)
+        self.say(f"triggered {DAG_ID}, run {run_id}")
+        state = self.follow(stack, sim, run_id)
+        if state != "success":
+            print(stack.task_log(DAG_ID, run_id, TASK_ID)[-3000:])
+            raise StackError(f"task {TASK_ID} ended {state}")
+        self.report(stack, run_id)
+        if keep:
+            self.wait_for_ctrl_c(stack)
+        return 0
 
     def wait_for_ctrl_c(self, stack: AirflowStack) -> None:
         print(f"\nKEEP=1: Airflow UI at {stack.url}  login admin / {stack.password}")
@@ -119,12 +130,14 @@ class Demo:
             print()
 
 
-def main() -> int:
-    demo = Demo()
+def main(demo: Demo | None = None, keep: bool | None = None) -> int:
+    demo = demo or Demo()
+    if keep is None:
+        keep = os.environ.get("KEEP", "") not in ("", "0")
     try:
-        code = demo.run(keep=os.environ.get("KEEP", "") not in ("", "0"))
+        code = demo.run(keep=keep)
     except (StackError, OSError) as err:
-        print(f"\nmake demo failed: {err}", file=sys.stderr)
+        print(f"\nmake {demo.target} failed: {err}", file=sys.stderr)
         code = 1
     demo.say(f"total time {time.monotonic() - demo.started:.1f}s")
     return code
