@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -41,8 +42,15 @@ def summarize(scenario: Scenario, result: dict[str, Any]) -> dict[str, Any]:
         "polls_median": percentile([float(p) for p in polls], 0.5),
         "polls_max": max(polls, default=0),
         "polls_within_10pct": sum(_within(p, scenario.expected_polls) for p in polls),
+        "polls_on_schedule": sum(
+            _on_schedule(scenario, jobs.get(name), polls[i]) for i, name in enumerate(events)
+        ),
         "lag_max_s": result["lag_max"],
         "lag_p99_s": result["lag_p99"],
+        "lag_max_outside_full_gc_s": result.get("lag_max_outside_full_gc"),
+        "gc_full_count": result.get("gc_full_count"),
+        "gc_full_max_s": result.get("gc_full_max"),
+        "gc_young_max_s": result.get("gc_young_max"),
         "latency_p50_s": percentile(latencies, 0.5) if latencies else None,
         "latency_p99_s": percentile(latencies, 0.99) if latencies else None,
         "latency_max_s": max(latencies) if latencies else None,
@@ -66,6 +74,25 @@ def _describes(job: dict[str, Any] | None, counter: str) -> int:
 
 def _within(polls: int, expected: int) -> bool:
     return abs(polls - expected) <= 0.1 * expected
+
+
+def _on_schedule(scenario: Scenario, job: dict[str, Any] | None, polls: int) -> bool:
+    """Whether ``polls`` is within 10% of what a trigger polling every interval from its own
+    first poll makes until it sees the job finished.
+
+    A trigger's first poll falls at a random point of its first interval (jitter), so the
+    count a job gets depends on that phase: a first poll late in the interval can leave one
+    poll fewer before the job ends. Measured from the job's own first poll, a lost or late
+    poll still shows. Each poll starts an interval after the previous answer, so a poll
+    that was due just before the job ended may land just after it: both counts are accepted
+    when the job ended within 2% of an interval after a due poll.
+    """
+    first = (job or {}).get("first_calls", {}).get(DESCRIBE)
+    if job is None or first is None:
+        return False
+    periods = max(0.0, (completion_time(job, scenario.duration) - float(first)) / scenario.interval)
+    fewest, most = 1 + math.ceil(periods - 0.02), 1 + math.ceil(periods)
+    return fewest - 0.1 * most <= polls <= most * 1.1
 
 
 def completion_time(job: dict[str, Any], duration: float) -> float:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -88,6 +90,7 @@ class LagProbe:
     def __init__(self, period: float = 0.05) -> None:
         self.period = period
         self.lags: list[float] = []
+        self.woke: list[float] = []  # monotonic time of each wake-up, matching ``lags``
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -103,7 +106,9 @@ class LagProbe:
         while True:
             before = loop.time()
             await asyncio.sleep(self.period)
-            self.lags.append(max(0.0, loop.time() - before - self.period))
+            now = loop.time()
+            self.lags.append(max(0.0, now - before - self.period))
+            self.woke.append(now)
 
     @property
     def max(self) -> float:
@@ -111,6 +116,47 @@ class LagProbe:
 
     def percentile(self, q: float) -> float:
         return percentile(self.lags, q)
+
+    def max_outside(self, spans: list[tuple[float, float]]) -> float:
+        """The worst lateness of the sleeps that no span (start, end) overlapped."""
+        worst = 0.0
+        for lag, woke in zip(self.lags, self.woke, strict=True):
+            began = woke - self.period - lag
+            if not any(start < woke and end > began for start, end in spans):
+                worst = max(worst, lag)
+        return worst
+
+
+class GcProbe:
+    """Times the interpreter's garbage collections through ``gc.callbacks``.
+
+    A full (generation 2) collection walks every tracked object of the process with the
+    GIL held: the loop stops for its whole length, whoever allocated the objects.
+    """
+
+    def __init__(self) -> None:
+        self.full: list[tuple[float, float]] = []  # (start, end), monotonic, generation 2
+        self.young_max = 0.0
+        self._began = 0.0
+
+    def start(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        now = time.monotonic()
+        if phase == "start":
+            self._began = now
+        elif info["generation"] == 2:
+            self.full.append((self._began, now))
+        else:
+            self.young_max = max(self.young_max, now - self._began)
+
+    @property
+    def full_max(self) -> float:
+        return max((end - start for start, end in self.full), default=0.0)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -21,7 +21,10 @@ _COLUMNS = (
     ("ms/poll", "{cpu_ms_per_poll}"),
     ("polls/job min/med/max (exp)", "{polls}"),
     ("in 10%", "{polls_within_10pct}"),
+    ("on sched", "{polls_on_schedule}"),
     ("lag max s", "{lag_max_s:.3f}"),
+    ("lag no-GC s", "{lag_outside_gc}"),
+    ("full GCs (max s)", "{full_gcs}"),
     ("evt p50 s", "{latency_p50_s}"),
     ("evt p99 s", "{latency_p99_s}"),
     ("wall s", "{wall_seconds:.0f}"),
@@ -31,6 +34,8 @@ _COLUMNS = (
 def _row(summary: Summary) -> list[str]:
     values = dict(summary)
     values["cpu_ms_per_poll"] = _num(summary["cpu_ms_per_poll"], 3)
+    values["lag_outside_gc"] = _num(summary.get("lag_max_outside_full_gc_s"), 3)
+    values["full_gcs"] = f"{summary.get('gc_full_count')} ({_num(summary.get('gc_full_max_s'), 2)})"
     values["latency_p50_s"] = _num(summary["latency_p50_s"], 2)
     values["latency_p99_s"] = _num(summary["latency_p99_s"], 2)
     values["polls"] = (

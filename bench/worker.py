@@ -198,6 +198,8 @@ async def measure(args: argparse.Namespace, results: IO[str]) -> None:
     sampler.start()
     lag = probes.LagProbe()
     lag.start()
+    collections = probes.GcProbe()
+    collections.start()
     cpu0, wall0, started = probes.cpu_seconds(), time.monotonic(), time.time()
     guard = asyncio.create_task(_rss_guard(sampler))
     run = asyncio.create_task(run_triggers(factory, budget=args.duration * 3 + 60))
@@ -210,6 +212,7 @@ async def measure(args: argparse.Namespace, results: IO[str]) -> None:
     cpu = probes.cpu_seconds() - cpu0
     wall = time.monotonic() - wall0
     await lag.stop()
+    collections.stop()
     peak = sampler.stop()
     kernel = probes.kernel_peak() if kernel_reset else None
     peak = max(peak, kernel or 0)
@@ -229,6 +232,10 @@ async def measure(args: argparse.Namespace, results: IO[str]) -> None:
         "wall_seconds": wall,
         "lag_max": lag.max,
         "lag_p99": lag.percentile(0.99),
+        "lag_max_outside_full_gc": lag.max_outside(collections.full),
+        "gc_full_count": len(collections.full),
+        "gc_full_max": collections.full_max,
+        "gc_young_max": collections.young_max,
         "aborted": "RSS above the guard limit" if aborted else None,
         "events": {name: list(outcome) for name, outcome in outcomes.items()},
     }

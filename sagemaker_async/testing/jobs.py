@@ -188,6 +188,8 @@ class JobStore:
         self._job_served: dict[str, Counter[str]] = {}
         # Per job, ``(operation, access key id)`` of every call received, in order.
         self._job_signers: dict[str, list[tuple[str, str | None]]] = {}
+        # Per job, when each operation first named it (clock seconds).
+        self._job_first_calls: dict[str, dict[str, float]] = {}
 
     def add_rule(self, rule: Rule) -> None:
         """Add a plan rule; later rules win over earlier ones."""
@@ -230,6 +232,8 @@ class JobStore:
                 per_job.setdefault(job_name, Counter())[operation] += 1
                 if not served:
                     self._job_signers.setdefault(job_name, []).append((operation, signer))
+                    firsts = self._job_first_calls.setdefault(job_name, {})
+                    firsts.setdefault(operation, self.clock())
 
     def calls(self, *, served: bool = False) -> dict[str, int]:
         """Totals of every SageMaker operation received (or, with ``served``, handled)."""
@@ -316,6 +320,11 @@ class JobStore:
         with self._lock:
             return list(self._job_signers.get(name, []))
 
+    def job_first_calls(self, name: str) -> dict[str, float]:
+        """When each operation first named this job (clock seconds)."""
+        with self._lock:
+            return dict(self._job_first_calls.get(name, {}))
+
     def is_current(self, job: TrainingJob) -> bool:
         """Whether ``job`` is still in the store (not forgotten by a reset)."""
         with self._lock:
@@ -331,3 +340,4 @@ class JobStore:
             self._served.clear()
             self._job_served.clear()
             self._job_signers.clear()
+            self._job_first_calls.clear()

@@ -96,6 +96,7 @@ class SimulatorApp:
             "calls": self.store.job_calls(job.name),
             "served_calls": self.store.job_calls(job.name, served=True),
             "signers": self.store.job_signers(job.name),
+            "first_calls": self.store.job_first_calls(job.name),
         }
 
     def _calls_view(self) -> dict[str, Any]:

@@ -265,6 +265,21 @@ def test_each_job_call_records_the_key_that_signed_it(
     ]
 
 
+def test_first_call_of_each_operation_is_timed_per_job(sm: Any, control: SimulatorClient) -> None:
+    before = time.time()
+    sm.create_training_job(**training_request("timed-1"))
+    time.sleep(0.2)
+    middle = time.time()
+    for _ in range(2):
+        sm.describe_training_job(TrainingJobName="timed-1")
+    job = control.job("timed-1")
+    assert job is not None
+    firsts = job["first_calls"]
+    assert set(firsts) == {"CreateTrainingJob", "DescribeTrainingJob"}
+    assert before <= firsts["CreateTrainingJob"] < middle <= firsts["DescribeTrainingJob"]
+    assert firsts["DescribeTrainingJob"] <= time.time()
+
+
 def test_assume_role_is_recorded_and_its_lifetime_can_be_shortened(
     server: SageMakerSimulator, control: SimulatorClient
 ) -> None:
