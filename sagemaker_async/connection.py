@@ -174,7 +174,9 @@ def _assume_role(extra: dict[str, Any], region_name: str | None) -> AssumeRole |
     return AssumeRole(
         role_arn,
         dict(kwargs),
-        endpoint_url=_per_service(extra, "sts", "endpoint_url"),
+        # As the amazon provider does: the connection-wide endpoint_url is often a
+        # SageMaker (VPC or FIPS) endpoint, which would never answer AssumeRole.
+        endpoint_url=sts.get("endpoint_url"),
         region_name=sts.get("region_name") or region_name or extra.get("region_name"),
     )
 

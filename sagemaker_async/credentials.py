@@ -9,6 +9,7 @@ The same logic serves boto3 (worker) and aiobotocore (triggerer).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import datetime, timezone
@@ -191,7 +192,12 @@ def _check_request(sts: Any, role: AssumeRole) -> None:
     shape = sts.meta.service_model.operation_model("AssumeRole").input_shape
     report = ParamValidator().validate(role.request(), shape)
     if report.has_errors():
+        # botocore's report quotes the offending values; an ExternalId is a secret.
+        problems = (_VALUE.sub("", line) for line in report.generate_report().splitlines())
         raise InvalidSettingsError(
             "connection extra assume_role_kwargs is not valid for AssumeRole: "
-            + "; ".join(report.generate_report().splitlines())
+            + "; ".join(problems)
         )
+
+
+_VALUE = re.compile(r", value: .*?(?=, (?:type|valid)\b|$)")

@@ -106,6 +106,10 @@ class SageMakerTrainingTrigger(BaseTrigger):
                     event = await self._wait_showing_logs(client, logs, watch)
         except (ConnectionNotFoundError, InvalidSettingsError, BotoCoreError, ClientError) as exc:
             event = watch.error_event(errors.describe_failure(exc))
+        except Exception as exc:  # e.g. aiobotocore's RuntimeError for still-expired credentials
+            # An outcome is an event, never a crashed trigger; cancellation still propagates.
+            self.log.exception("Waiting for training job %s failed", self.job_name)
+            event = watch.error_event(errors.describe_failure(exc))
         self.log.info("%s", event["message"])
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 

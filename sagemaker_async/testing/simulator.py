@@ -264,6 +264,7 @@ class _QuietHandler(MotoRequestHandler):
     _reusable = False
 
     def handle_one_request(self) -> None:
+        self._reusable = False  # until this request's body is read (a bad request never is)
         stream = self.rfile
         try:
             super().handle_one_request()

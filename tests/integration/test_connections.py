@@ -31,6 +31,7 @@ def role_connection(
         "extra": {
             "region_name": "us-east-1",
             "endpoint_url": simulator.endpoint_url,
+            "service_config": {"sts": {"endpoint_url": simulator.endpoint_url}},
             "role_arn": ROLE,
             "assume_role_kwargs": {"ExternalId": "ext-4242"},
         },
@@ -53,10 +54,11 @@ def test_job_is_created_and_polled_with_the_assumed_role_refreshed_as_it_expires
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # Credentials that last 3 s, during a job of 8 s polled every second: the wait must
-    # assume the role again, more than once, and sign later polls with the new keys.
+    # Credentials that last 3 s, during a job of 14 s polled every second: the wait must
+    # assume the role again, more than once, and sign later polls with the new keys. (The
+    # length leaves room for the trigger's start-up and first-poll jitter on a busy machine.)
     sim.set_credential_lifetime(3)
-    sim.add_rule("it-", duration=8)
+    sim.add_rule("it-", duration=14)
     ti, name = run_dag(aws_conn_id=role_connection, deferrable=deferrable, print_log=False)
     assert ti.state == "success"
     # Deferred, the polls came from the trigger's pooled aiobotocore client, not the worker.

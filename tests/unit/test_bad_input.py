@@ -284,6 +284,13 @@ def test_bad_endpoint_in_the_connection_fails_the_task_naming_it(
             id="kwargs-unknown-to-sts",
         ),
         pytest.param(
+            # The message names the parameter and the type wanted, never the value given.
+            {"role_arn": ROLE, "assume_role_kwargs": {"ExternalId": 987654321}},
+            r"^connection extra assume_role_kwargs is not valid for AssumeRole: Invalid type "
+            r"for parameter ExternalId, type: <class 'int'>, valid types: <class 'str'>$",
+            id="kwargs-wrong-type",
+        ),
+        pytest.param(
             {"profile_name": "no-such-profile"},
             r"^connection extra profile_name 'no-such-profile': no such profile in the shared "
             r"AWS config and credentials files$",

@@ -123,9 +123,9 @@ def test_with_a_role_the_keys_only_sign_assume_role() -> None:
     assert settings_from(None, None, {"role_arn": ROLE}).key_kwargs() == {}
 
 
-def test_sts_uses_its_own_endpoint_else_the_global_one() -> None:
+def test_sts_uses_only_its_own_endpoint_never_the_global_one() -> None:
     extra: dict[str, Any] = {"role_arn": ROLE, "endpoint_url": "http://global"}
-    assert role_of(extra).endpoint_url == "http://global"
+    assert role_of(extra).endpoint_url is None  # AWS's STS endpoint for the region
     extra["service_config"] = {"sts": {"endpoint_url": "http://sts", "region_name": "eu-west-1"}}
     role = role_of(extra, region_name="us-west-2")
     assert (role.endpoint_url, role.region_name) == ("http://sts", "eu-west-1")

@@ -171,12 +171,14 @@ def test_timestamps_parse_as_botocore_would(value: Any) -> None:
     assert ours.isoformat() == theirs.isoformat()
 
 
-def test_pooled_clients_use_the_quick_timestamp_parser() -> None:
+def test_pooled_clients_use_the_quick_timestamp_parser_and_a_fixed_user_agent() -> None:
     closer, client = pool_module._build_client(AwsSettings(region_name="us-east-1"), "sagemaker")
     try:
         # The endpoint builds the parser of every response from this factory.
         parser = client._endpoint._response_parser_factory.create_parser("json")
         assert parser._timestamp_parser is pool_module.epoch_or_text_timestamp
+        agent = client._user_agent_creator.to_string()
+        assert agent.startswith("sagemaker-async/") and " botocore/" in agent
     finally:
         asyncio.run(closer.__aexit__(None, None, None))
 

@@ -166,6 +166,16 @@ async def test_final_errors_end_the_wait_with_an_error_event(
 
 
 @pytest.mark.asyncio
+async def test_an_unexpected_exception_is_an_error_event_not_a_crash(use_client) -> None:
+    # What aiobotocore raises when refreshed credentials are already expired.
+    expired = RuntimeError("Credentials were refreshed, but the refreshed credentials are expired")
+    use_client(ScriptedAsyncClient([expired]))
+    event = await first_event(make_trigger())
+    assert event["status"] == "error"
+    assert event["message"] == f"unexpected error: {expired}"
+
+
+@pytest.mark.asyncio
 async def test_unknown_connection_is_an_error_event() -> None:
     # No connection named like this exists; the look-up fails before any client is built.
     event = await first_event(make_trigger(aws_conn_id="no_such_connection_xyz"))
