@@ -34,7 +34,7 @@ RSS_LIMIT = 8 * 1024**3
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--impl", choices=("ours", "amazon"), required=True)
+    parser.add_argument("--impl", choices=("ours", "amazon", "bare"), required=True)
     parser.add_argument("--n", type=int, required=True, help="concurrent triggers")
     parser.add_argument("--interval", type=float, required=True, help="seconds between polls")
     parser.add_argument("--duration", type=float, required=True, help="seconds jobs run")
@@ -85,10 +85,67 @@ TriggerFactory = Callable[[str], Any]
 Outcome = tuple[str, float | None, str]
 
 
+class BareDescribeLoop:
+    """Not a trigger: ``DescribeTrainingJob`` every interval until the job ends, through one
+    plain aiobotocore client that every loop shares.
+
+    The floor for any poller built on aiobotocore: no connection look-up, pacing, logging
+    or events, just the calls. Run as the triggers are, so the bench can set a trigger's
+    CPU per poll beside what the library alone spends.
+    """
+
+    _client: Any = None
+    _lock: asyncio.Lock | None = None
+
+    def __init__(self, job_name: str, interval: float, endpoint: str) -> None:
+        self.job_name, self.interval, self.endpoint = job_name, interval, endpoint
+
+    async def run(self) -> Any:
+        from airflow.triggers.base import TriggerEvent
+
+        client = await self._shared_client()
+        while True:
+            job = await client.describe_training_job(TrainingJobName=self.job_name)
+            status = job["TrainingJobStatus"]
+            del job
+            if status in ("Completed", "Failed", "Stopped"):
+                yield TriggerEvent({"status": "success" if status == "Completed" else status})
+                return
+            await asyncio.sleep(self.interval)
+
+    async def cleanup(self) -> None:
+        """The shared client stays open until the process ends, as a pooled one would."""
+
+    async def _shared_client(self) -> Any:
+        cls = type(self)
+        cls._lock = cls._lock or asyncio.Lock()
+        async with cls._lock:
+            if cls._client is None:
+                cls._client = await asyncio.to_thread(_bare_client, self.endpoint)
+        return cls._client
+
+
+def _bare_client(endpoint: str) -> Any:
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import AioSession
+
+    closer = AioSession().create_client(
+        "sagemaker",
+        region_name="us-east-1",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=AioConfig(max_pool_connections=50),
+    )
+    return asyncio.run(closer.__aenter__())
+
+
 def trigger_factory(
-    impl: str, interval: float, duration: float, print_log: bool = False
+    impl: str, interval: float, duration: float, print_log: bool = False, endpoint: str = ""
 ) -> TriggerFactory:
     """How to build one trigger of ``impl`` for a job; both get a budget of 3x the duration."""
+    if impl == "bare":
+        return lambda job_name: BareDescribeLoop(job_name, interval, endpoint)
     if impl == "ours":
         from sagemaker_async.triggers import SageMakerTrainingTrigger
 
@@ -186,7 +243,9 @@ async def measure(args: argparse.Namespace, results: IO[str]) -> None:
     """Warm up, say ready, measure the run and print the result line."""
     import probes
 
-    factory = trigger_factory(args.impl, args.interval, args.duration, args.print_log)
+    factory = trigger_factory(
+        args.impl, args.interval, args.duration, args.print_log, args.endpoint
+    )
     await warm_up(factory, f"{args.prefix}-warm")
     baseline = probes.rss()
     emit(results, {"ready": True, "rss_baseline": baseline})
