@@ -163,6 +163,7 @@ class SageMakerHook(BaseHook):
         self, watch: JobWatch, check_interval: float, follower: LogFollower | None
     ) -> dict[str, Any]:
         while watch.remaining() > 0:
+            due = time.monotonic() + check_interval  # as the trigger: no drift by call latency
             try:
                 job = self.call(
                     "describe_training_job",
@@ -181,7 +182,7 @@ class SageMakerHook(BaseHook):
                 return event
             if follower is not None:
                 self._show_logs(follower)
-            time.sleep(max(0.0, min(check_interval, watch.remaining())))
+            time.sleep(max(0.0, min(due - time.monotonic(), watch.remaining())))
         return watch.timeout_event()
 
 

@@ -9,6 +9,8 @@ down as a whole instead of each trigger backing off on its own.
 from __future__ import annotations
 
 import asyncio
+import math
+import random
 import time
 from collections.abc import Callable
 
@@ -18,6 +20,8 @@ FLOOR_RPS = 5.0
 #: saw a throttle at once.
 ADJUST_EVERY = 1.0
 RECOVERY_FACTOR = 1.5
+#: Polls fall on a grid of about this many seconds (exactly interval / n).
+POLL_SLOT = 0.25
 
 
 class Pacer:
@@ -86,3 +90,44 @@ class Pacer:
         if elapsed >= 1.0:
             self._observed_rps = self._window_count / elapsed
             self._window_start, self._window_count = now, 0
+
+
+class PollSchedule:
+    """When one trigger polls: first at a random slot of its first interval, then every
+    interval, on a grid that every trigger with the same interval shares.
+
+    Spread over the interval, triggers deferred together do not poll in lock step. On the
+    shared grid, the few that fall in one slot wake in the same loop iteration and their
+    requests go out and come back together: waking the loop once per poll instead costs
+    about a third more CPU per poll.
+
+    :param interval: seconds between polls.
+    :param clock: the event loop's clock.
+    """
+
+    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.slot = interval / max(1, round(interval / POLL_SLOT))
+        self.due = clock()
+
+    def start(self, window: float) -> float:
+        """Seconds to wait for the first poll, a random slot within ``window``."""
+        self.due = self._on_grid(self.clock() + random.uniform(0, window))
+        return max(0.0, self.due - self.clock())
+
+    def advance(self) -> float:
+        """Seconds to wait for the next poll: an interval after the last one was due, not
+        after it ended, so the cadence does not drift by each call's latency; at once (on
+        the next slot) if that time has passed."""
+        self.due = self._on_grid(max(self.due + self.interval, self.clock()))
+        return max(0.0, self.due - self.clock())
+
+    def restart(self) -> None:
+        """The poll made now counts as due now (after retries, the cadence starts anew)."""
+        self.due = self.clock()
+
+    def _on_grid(self, when: float) -> float:
+        if self.slot <= 0:
+            return when
+        return math.ceil(when / self.slot - 1e-9) * self.slot

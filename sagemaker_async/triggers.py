@@ -20,6 +20,7 @@ from sagemaker_async.connection import (
 )
 from sagemaker_async.events import JobWatch
 from sagemaker_async.logtail import LogFollower
+from sagemaker_async.pacing import PollSchedule
 from sagemaker_async.pool import SharedClient, shared_client
 
 _CALL_ERRORS = (ClientError, BotoCoreError, asyncio.TimeoutError, ConnectionError)
@@ -86,10 +87,11 @@ class SageMakerTrainingTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         watch = JobWatch(self.job_name, self.deadline)
+        schedule = PollSchedule(self.check_interval, asyncio.get_running_loop().time)
         # Triggers deferred together would otherwise look up connections, borrow clients and
         # poll in lock step: a thousand of them in one loop iteration stall the loop. Spread
         # everything over the first interval.
-        await asyncio.sleep(random.uniform(0, min(self.check_interval, max(watch.remaining(), 0))))
+        await asyncio.sleep(schedule.start(min(self.check_interval, max(watch.remaining(), 0))))
         self.log.info(
             "Polling training job %s every %ss, for %.0fs more at most",
             self.job_name,
@@ -101,9 +103,9 @@ class SageMakerTrainingTrigger(BaseTrigger):
                 client = await clients.enter_async_context(shared_client(await self._settings()))
                 logs = await self._logs_client(clients) if self.print_log else None
                 if logs is None:
-                    event = await self._wait(client, watch)
+                    event = await self._wait(client, watch, schedule)
                 else:
-                    event = await self._wait_showing_logs(client, logs, watch)
+                    event = await self._wait_showing_logs(client, logs, watch, schedule)
         except (ConnectionNotFoundError, InvalidSettingsError, BotoCoreError, ClientError) as exc:
             event = watch.error_event(errors.describe_failure(exc))
         except Exception as exc:  # e.g. aiobotocore's RuntimeError for still-expired credentials
@@ -132,13 +134,13 @@ class SageMakerTrainingTrigger(BaseTrigger):
             return None
 
     async def _wait_showing_logs(
-        self, client: SharedClient, logs: SharedClient, watch: JobWatch
+        self, client: SharedClient, logs: SharedClient, watch: JobWatch, schedule: PollSchedule
     ) -> dict[str, Any]:
         """Wait as :meth:`_wait` does while a separate task shows the job's log lines."""
         follower = LogFollower(self.job_name, lambda line: self.log.info("%s", line))
         tailing = asyncio.ensure_future(follower.follow(client, logs, self.check_interval))
         try:
-            event = await self._wait(client, watch, follower)
+            event = await self._wait(client, watch, schedule, follower)
         finally:
             tailing.cancel()
             await asyncio.wait({tailing})  # unlike awaiting it, never swallows our own cancel
@@ -146,7 +148,11 @@ class SageMakerTrainingTrigger(BaseTrigger):
         return event
 
     async def _wait(
-        self, client: SharedClient, watch: JobWatch, follower: LogFollower | None = None
+        self,
+        client: SharedClient,
+        watch: JobWatch,
+        schedule: PollSchedule,
+        follower: LogFollower | None = None,
     ) -> dict[str, Any]:
         failures = 0
         while watch.remaining() > 0:
@@ -161,6 +167,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
                         "Polling %s failed transiently (%s); retrying", self.job_name, exc
                     )
                 await asyncio.sleep(min(_retry_delay(exc, failures), max(watch.remaining(), 0.0)))
+                schedule.restart()
                 continue
             if failures:
                 self.log.info(
@@ -169,7 +176,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
                 failures = 0
             if event is not None:
                 return event
-            await asyncio.sleep(max(0.0, min(self.check_interval, watch.remaining())))
+            await asyncio.sleep(min(schedule.advance(), max(watch.remaining(), 0.0)))
         return watch.timeout_event()
 
     async def _check(

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from sagemaker_async.pacing import FLOOR_RPS, Pacer
+from sagemaker_async.pacing import FLOOR_RPS, Pacer, PollSchedule
 
 
 class Clock:
@@ -77,3 +77,41 @@ async def test_without_a_cap_throttling_limits_and_recovery_lifts_the_limit() ->
         clock.now += 1.0
         pacer.succeeded()
     assert pacer.limit is None
+
+
+def test_first_polls_spread_over_the_window_on_a_shared_grid() -> None:
+    clock = Clock()
+    clock.now = 1000.03
+    waits = [PollSchedule(10.0, clock).start(10.0) for _ in range(400)]
+    assert all(0 <= wait <= 10.0 + 0.25 for wait in waits)
+    dues = {round(clock.now + wait, 6) for wait in waits}
+    assert len(dues) > 30, "the first polls must not bunch in a few slots"
+    assert all(abs(due / 0.25 - round(due / 0.25)) < 1e-6 for due in dues)
+
+
+def test_polls_stay_an_interval_apart_whatever_each_poll_takes() -> None:
+    clock = Clock()
+    schedule = PollSchedule(10.0, clock)
+    clock.now += schedule.start(10.0)
+    first = schedule.due
+    for poll in range(1, 6):
+        clock.now += 0.4  # the call's latency and the loop's lateness
+        clock.now += schedule.advance()
+        assert clock.now == pytest.approx(first + poll * 10.0)
+
+
+def test_a_late_poll_goes_at_the_next_slot_then_keeps_the_cadence() -> None:
+    clock = Clock()
+    clock.now = 0.0
+    schedule = PollSchedule(2.0, clock)
+    clock.now += schedule.start(0.0)
+    clock.now += 7.1  # a call that took several intervals
+    assert schedule.advance() == pytest.approx(0.15)  # the next 0.25 s slot, 7.25
+    schedule.restart()  # after retries: the poll made now (7.1) is the new origin
+    assert schedule.advance() == pytest.approx(2.15)  # an interval on, at the slot 9.25
+
+
+def test_intervals_off_the_slot_get_a_grid_they_divide() -> None:
+    schedule = PollSchedule(2.7, Clock())
+    assert 2.7 / schedule.slot == pytest.approx(round(2.7 / schedule.slot))
+    assert 0.2 < schedule.slot < 0.3

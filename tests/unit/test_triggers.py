@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from sagemaker_async import triggers
+from sagemaker_async import pacing, triggers
 from sagemaker_async.triggers import SageMakerTrainingTrigger
 from tests.unit.fakes import ScriptedAsyncClient, client_error
 
@@ -102,6 +103,34 @@ async def test_deadline_gives_timeout_event_naming_last_status(use_client) -> No
     event = await first_event(make_trigger(deadline=time.time() + 0.2, check_interval=0.05))
     assert event["status"] == "timeout"
     assert "job" in event["message"] and "InProgress (Training)" in event["message"]
+
+
+class SlowClient(ScriptedAsyncClient):
+    """Answers after ``latency`` seconds and records when each describe was asked."""
+
+    def __init__(self, script: list[Any], latency: float) -> None:
+        super().__init__(script)
+        self.latency = latency
+        self.asked: list[float] = []
+
+    async def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
+        self.asked.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(self.latency)
+        return await super().describe_training_job(TrainingJobName)
+
+
+@pytest.mark.asyncio
+async def test_polls_keep_their_cadence_whatever_each_call_takes(
+    use_client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pacing.random, "uniform", lambda low, high: 0.0)  # no first-poll jitter
+    client = use_client(SlowClient(["InProgress"] * 5 + ["Completed"], latency=0.1))
+    event = await first_event(make_trigger(check_interval=0.3))
+    assert event["status"] == "success"
+    gaps = [b - a for a, b in itertools.pairwise(client.asked)]
+    assert len(gaps) == 5
+    # One interval apart: a sleep of one interval after each answer would make them 0.4 s.
+    assert all(0.28 < gap < 0.38 for gap in gaps), gaps
 
 
 @pytest.mark.asyncio
