@@ -98,7 +98,7 @@ def _on_schedule(scenario: Scenario, job: dict[str, Any] | None, polls: int) -> 
     if float(first) > float(job["created_at"]) + scenario.interval + FIRST_POLL_SLACK:
         return False  # the first poll itself came late
     periods = max(0.0, (completion_time(job, scenario.duration) - float(first)) / scenario.interval)
-    fewest, most = 1 + math.ceil(periods - 0.05), 1 + math.ceil(periods)
+    fewest, most = 1 + math.ceil(periods - 0.05), 1 + math.ceil(periods + 0.05)
     return fewest - 0.1 * most <= polls <= most * 1.1
 
 
