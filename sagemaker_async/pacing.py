@@ -4,6 +4,9 @@ Two limits apply: an optional configured cap (``[sagemaker_async] max_requests_p
 and an adaptive one that halves when AWS answers with throttling and grows back by half
 each second it does not. Every trigger waits for a turn here, so a throttled account slows
 down as a whole instead of each trigger backing off on its own.
+
+:class:`PollSchedule` says when each trigger polls: spread over the first interval, then
+on a fixed cadence and a grid that triggers of the same interval share.
 """
 
 from __future__ import annotations

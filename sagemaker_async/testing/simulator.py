@@ -12,17 +12,14 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Response
 
 from sagemaker_async.testing.api import SageMakerApi, job_name_in
 from sagemaker_async.testing.control import SimulatorClient
 from sagemaker_async.testing.faults import Decision, FaultInjector, drop_connection
+from sagemaker_async.testing.handler import QuietHandler
 from sagemaker_async.testing.jobs import JobStore, Rule, SageMakerError, TrainingJob
 from sagemaker_async.testing.logs import JobLogs, LogTicker
 from sagemaker_async.testing.sts import AssumeRoleDesk, signer
@@ -31,7 +28,8 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from typing_extensions import Unpack
 
-    from sagemaker_async.testing.faults import FaultSettings
+    from sagemaker_async.testing.handler import QuietHandler
+from sagemaker_async.testing.faults import FaultSettings
 
 CONTROL_PREFIX = "/_simulator/"
 DEFAULT_REGION = "us-east-1"
@@ -250,58 +248,6 @@ def _rule_from(body: dict[str, Any] | None) -> Rule:
     )
 
 
-class _QuietHandler(MotoRequestHandler):
-    """Moto's request handler without a log line per request, keeping connections open.
-
-    AWS endpoints keep HTTP/1.1 connections alive; werkzeug's server closes each one after
-    a response because it cannot tell where an unread body ends, and after the response it
-    discards whatever the client sent next. Reading each body up front, and hiding the
-    socket from that clean-up, lets clients reuse connections as they would against AWS
-    instead of spending their CPU on a TCP set-up per request.
-    """
-
-    protocol_version = "HTTP/1.1"
-    _reusable = False
-
-    def handle_one_request(self) -> None:
-        self._reusable = False  # until this request's body is read (a bad request never is)
-        stream = self.rfile
-        try:
-            super().handle_one_request()
-        finally:
-            self.rfile = stream
-
-    def make_environ(self) -> WSGIEnvironment:
-        environ = super().make_environ()
-        length = str(environ.get("CONTENT_LENGTH") or "0")
-        self._reusable = length.isdigit() and "wsgi.input_terminated" not in environ
-        if self._reusable:
-            environ["wsgi.input"] = io.BytesIO(self.rfile.read(int(length)))
-            self.rfile = _NOTHING_MORE  # the next request stays in the socket for its turn
-        return environ
-
-    def send_header(self, keyword: str, value: str) -> None:
-        if self._reusable and keyword.lower() == "connection" and value.lower() == "close":
-            return
-        super().send_header(keyword, value)
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Drop access logs; tests make thousands of requests."""
-
-
-class _NothingMore(io.RawIOBase):
-    """What werkzeug's after-response clean-up reads instead of the next request."""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return 0
-
-
-_NOTHING_MORE = io.BufferedReader(_NothingMore())
-
-
 class SageMakerSimulator:
     """SageMaker training jobs with a lifecycle, on top of moto's server, in a thread.
 
@@ -333,7 +279,7 @@ class SageMakerSimulator:
         if self._server is not None:
             raise RuntimeError("the simulator is already running")
         server = make_server(
-            self.host, self._requested_port, self.app, threaded=True, request_handler=_QuietHandler
+            self.host, self._requested_port, self.app, threaded=True, request_handler=QuietHandler
         )
         self._server = server
         self._thread = threading.Thread(

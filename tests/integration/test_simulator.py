@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import socket
 import subprocess
 import sys
@@ -263,6 +265,19 @@ def test_each_job_call_records_the_key_that_signed_it(
         ["CreateTrainingJob", "testing"],
         ["DescribeTrainingJob", "ASIAOTHERKEY"],
     ]
+
+
+def test_connections_are_kept_alive_between_requests(server: SageMakerSimulator) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        for _ in range(3):  # all on the one connection: each answer leaves it open
+            connection.request("GET", "/_simulator/health", body=b"{}")
+            response = connection.getresponse()
+            assert response.status == 200
+            assert response.getheader("Connection") != "close"
+            assert json.loads(response.read()) == {"ok": True}
+    finally:
+        connection.close()
 
 
 def test_first_call_of_each_operation_is_timed_per_job(sm: Any, control: SimulatorClient) -> None:
