@@ -42,7 +42,7 @@ def boto3_session(settings: AwsSettings) -> boto3.session.Session:
     role = settings.assume_role
     if role is not None:
         source = _with_profile(botocore.session.Session(profile=settings.profile_name), settings)
-        config = _config(settings, Config)
+        config = client_config(settings, Config)
         sts = source.create_client("sts", config=config, **_sts_kwargs(settings, role))
         _check_request(sts, role)
         credentials = RoleCredentials(partial(_assume, sts, role))
@@ -65,7 +65,7 @@ async def aio_session(
         source = _with_profile(_new_aio_session(settings, loader), settings)
         sts = await stack.enter_async_context(
             source.create_client(
-                "sts", config=_config(settings, AioConfig), **_sts_kwargs(settings, role)
+                "sts", config=client_config(settings, AioConfig), **_sts_kwargs(settings, role)
             )
         )
         _check_request(sts, role)
@@ -183,7 +183,8 @@ def _sts_kwargs(settings: AwsSettings, role: AssumeRole) -> dict[str, Any]:
     }
 
 
-def _config(settings: AwsSettings, kind: Callable[..., Any]) -> Any:
+def client_config(settings: AwsSettings, kind: Callable[..., Any]) -> Any:
+    """The botocore ``Config`` (or ``AioConfig``: ``kind``) of ``settings``, or ``None``."""
     return kind(**settings.botocore_config) if settings.botocore_config else None
 
 

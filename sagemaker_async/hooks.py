@@ -84,7 +84,7 @@ class SageMakerHook(BaseHook):
         return credentials.boto3_session(self.settings)
 
     def _client(self, service: Literal["sagemaker", "logs"], settings: AwsSettings) -> Any:
-        config = Config(**settings.botocore_config) if settings.botocore_config else None
+        config = credentials.client_config(settings, Config)
         try:
             return self.session.client(service, config=config, **settings.client_kwargs())
         except NoRegionError:
