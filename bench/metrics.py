@@ -11,6 +11,10 @@ from scenarios import Scenario
 
 MB = 1024 * 1024
 DESCRIBE = "DescribeTrainingJob"
+LIST = "ListTrainingJobs"
+#: The operations that read a job's status: a poll is a describe that names the job, or a
+#: ListTrainingJobs answer that includes it (the simulator counts both per job).
+POLLING = (DESCRIBE, LIST)
 #: Seconds a first poll may come after one interval from the job's creation: the job is
 #: handed to the worker once its batch exists, and the trigger's start-up takes a moment.
 FIRST_POLL_SLACK = 2.0
@@ -21,8 +25,9 @@ def summarize(scenario: Scenario, result: dict[str, Any]) -> dict[str, Any]:
     jobs = {job["name"]: job for job in result["jobs"]}
     events: dict[str, list[Any]] = result["events"]
     statuses = Counter(status for status, _, _ in events.values())
-    polls = [_describes(jobs.get(name), "calls") for name in events]
+    polls = [_polls(jobs.get(name)) for name in events]
     total = sum(polls)
+    calls = result.get("calls_by_operation", {})
     latencies = _latencies(scenario, events, jobs)
     summary: dict[str, Any] = {
         "scenario": scenario.name,
@@ -38,7 +43,9 @@ def summarize(scenario: Scenario, result: dict[str, Any]) -> dict[str, Any]:
         "rss_baseline_mb": result["rss_baseline"] / MB,
         "rss_kb_per_trigger": result["rss_growth"] / 1024 / scenario.n,
         "cpu_seconds": result["cpu_seconds"],
-        "describes": total,
+        "polls": total,
+        "describes": int(calls.get(DESCRIBE, 0)),
+        "list_calls": int(calls.get(LIST, 0)),
         "cpu_ms_per_poll": 1000 * result["cpu_seconds"] / total if total else None,
         "expected_polls": scenario.expected_polls,
         "polls_min": min(polls, default=0),
@@ -69,10 +76,17 @@ def summarize(scenario: Scenario, result: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-def _describes(job: dict[str, Any] | None, counter: str) -> int:
+def _polls(job: dict[str, Any] | None) -> int:
+    """Status reads of one job: describes naming it plus list answers including it."""
     if job is None:
         return 0
-    return int((job.get(counter) or {}).get(DESCRIBE, 0))
+    return int((job.get("calls") or {}).get(DESCRIBE, 0)) + int(job.get("listed") or 0)
+
+
+def _first_poll(job: dict[str, Any]) -> float | None:
+    reads = [job.get("first_calls", {}).get(DESCRIBE), job.get("first_listed")]
+    known = [float(t) for t in reads if t is not None]
+    return min(known, default=None)
 
 
 def _within(polls: int, expected: int) -> bool:
@@ -92,7 +106,7 @@ def _on_schedule(scenario: Scenario, job: dict[str, Any] | None, polls: int) -> 
     full garbage collection among it): both counts are accepted when the job ended within
     5% of an interval after a due poll.
     """
-    first = (job or {}).get("first_calls", {}).get(DESCRIBE)
+    first = None if job is None else _first_poll(job)
     if job is None or first is None:
         return False
     if float(first) > float(job["created_at"]) + scenario.interval + FIRST_POLL_SLACK:
@@ -130,7 +144,8 @@ def _first_failure(events: dict[str, list[Any]]) -> str | None:
 
 
 def storm_rates(scenario: Scenario, result: dict[str, Any]) -> dict[str, Any]:
-    """Describe requests per second before, during and after the throttling window.
+    """Polling requests (describes and list pages) per second before, during and after the
+    throttling window.
 
     "After" ends when the first job completes: from then on triggers finish and the rate
     falls for a reason that has nothing to do with the storm.

@@ -19,6 +19,7 @@ _COLUMNS = (
     ("RSS+ MB", "{rss_growth_mb:.1f}"),
     ("CPU s", "{cpu_seconds:.2f}"),
     ("ms/poll", "{cpu_ms_per_poll}"),
+    ("describes/lists", "{describes}/{list_calls}"),
     ("polls/job min/med/max (exp)", "{polls}"),
     ("in 10%", "{polls_within_10pct}"),
     ("on sched", "{polls_on_schedule}"),
@@ -34,6 +35,7 @@ _COLUMNS = (
 def _row(summary: Summary) -> list[str]:
     values = dict(summary)
     values["cpu_ms_per_poll"] = _num(summary["cpu_ms_per_poll"], 3)
+    values.setdefault("list_calls", 0)
     values["lag_outside_gc"] = _num(summary.get("lag_max_outside_full_gc_s"), 3)
     values["full_gcs"] = f"{summary.get('gc_full_count')} ({_num(summary.get('gc_full_max_s'), 2)})"
     values["latency_p50_s"] = _num(summary["latency_p50_s"], 2)
@@ -76,7 +78,7 @@ def storm_lines(summaries: list[Summary]) -> list[str]:
             f"{label} {_num(storm[label], 1)} req/s (served {_num(storm[f'{label}_served'], 1)})"
             for label in ("before", "during", "after")
         ]
-        lines.append(f"{summary['scenario']} describe rate: " + ", ".join(parts))
+        lines.append(f"{summary['scenario']} polling request rate: " + ", ".join(parts))
         lines.append(f"  simulator fault counters: {storm.get('faults')}")
     return lines
 

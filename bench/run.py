@@ -65,7 +65,8 @@ def one_line(summary: dict[str, Any]) -> str:
     return (
         f"{summary['succeeded']}/{summary['n']} succeeded, "
         f"RSS +{summary['rss_growth_mb']:.1f} MB, CPU {summary['cpu_seconds']:.2f} s, "
-        f"{summary['describes']} describes, lag max {summary['lag_max_s']:.3f} s, "
+        f"{summary['polls']} polls ({summary['describes']} describes, "
+        f"{summary['list_calls']} list calls), lag max {summary['lag_max_s']:.3f} s, "
         f"event p99 {'n/a' if p99 is None else f'{p99:.2f} s'}"
     )
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from metrics import POLLING
 from scenarios import Scenario, Storm
 from simproc import SimulatorProcess, create_jobs
 
@@ -21,7 +22,6 @@ from sagemaker_async.testing import SimulatorClient
 
 WORKER = Path(__file__).with_name("worker.py")
 RESULT_MARK = "BENCH "
-DESCRIBE = "DescribeTrainingJob"
 
 
 class ScenarioError(RuntimeError):
@@ -93,9 +93,10 @@ class WorkerProcess:
 
 
 class CallSampler:
-    """Reads the simulator's describe counters once a second, from a thread.
+    """Reads the simulator's polling counters (describes, list pages) once a second, from a
+    thread.
 
-    Samples are ``(epoch seconds, describes received, describes served)``; served is ``None``
+    Samples are ``(epoch seconds, polling requests received, served)``; served is ``None``
     where the simulator does not tell them apart.
     """
 
@@ -121,11 +122,15 @@ class CallSampler:
 
     def _sample(self) -> None:
         now = time.time()
-        received = self.client.calls().get(DESCRIBE, 0)
+        received = _polling(self.client.calls())
         # Received counts throttled calls too; served ones only exist with fault injection.
         served_calls = getattr(self.client, "served_calls", None)
-        served = None if served_calls is None else int(served_calls().get(DESCRIBE, 0))
+        served = None if served_calls is None else _polling(served_calls())
         self.samples.append((now, int(received), served))
+
+
+def _polling(calls: dict[str, int]) -> int:
+    return sum(int(calls.get(operation, 0)) for operation in POLLING)
 
 
 def has_fault_injection(client: SimulatorClient) -> bool:
@@ -158,7 +163,7 @@ class StormSchedule:
         if self._cancel.wait(max(0.0, self.on_at - time.time())):
             return
         self.client.set_faults(
-            throttle_fraction=self.storm.throttle_fraction, operations=[DESCRIBE]
+            throttle_fraction=self.storm.throttle_fraction, operations=list(POLLING)
         )
         on = time.time()
         self._cancel.wait(max(0.0, self.off_at - time.time()))

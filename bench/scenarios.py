@@ -12,8 +12,8 @@ FLOOR = "floor"
 
 @dataclass(frozen=True)
 class Storm:
-    """DescribeTrainingJob throttled from ``start`` for ``length`` seconds after the triggers
-    start."""
+    """The polling operations (DescribeTrainingJob, ListTrainingJobs) throttled from ``start``
+    for ``length`` seconds after the triggers start."""
 
     start: float
     length: float

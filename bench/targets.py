@@ -156,7 +156,7 @@ def _storm(summary: Summary) -> list[Check]:
     slower = before is not None and during is not None and during < before
     return [
         _valid(summary, label),
-        Check(label, "describe rate during storm < before", measured, slower),
+        Check(label, "polling request rate during storm < before", measured, slower),
     ]
 
 

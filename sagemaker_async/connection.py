@@ -10,7 +10,10 @@ reads settings; :mod:`sagemaker_async.credentials` turns them into credentials.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -236,7 +239,26 @@ def get_settings(conn_id: str | None, **overrides: Any) -> AwsSettings:
 
 
 async def aget_settings(conn_id: str | None, **overrides: Any) -> AwsSettings:
-    """Resolve settings in the triggerer without blocking its event loop."""
+    """Resolve settings in the triggerer without blocking its event loop.
+
+    Identical look-ups in flight at the same time share one: a thousand triggers deferred
+    together would otherwise each ask the triggerer's supervisor for the same connection.
+    """
+    key = json.dumps([conn_id, overrides], sort_keys=True, default=repr)
+    lookups = _LOOKUPS.setdefault(asyncio.get_running_loop(), {})
+    lookup = lookups.get(key)
+    if lookup is None:
+        lookup = lookups[key] = asyncio.ensure_future(_aget_settings(conn_id, **overrides))
+        lookup.add_done_callback(lambda _: lookups.pop(key, None))
+    return await asyncio.shield(lookup)
+
+
+_LOOKUPS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, asyncio.Future[AwsSettings]]
+] = weakref.WeakKeyDictionary()
+
+
+async def _aget_settings(conn_id: str | None, **overrides: Any) -> AwsSettings:
     if conn_id is None:
         return checked(settings_from(None, None, {}, **overrides))
     try:

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.loaders
 from aiobotocore.config import AioConfig
@@ -28,6 +28,9 @@ from botocore.utils import parse_timestamp
 from sagemaker_async import credentials, errors
 from sagemaker_async.connection import AwsSettings
 from sagemaker_async.pacing import Pacer
+
+if TYPE_CHECKING:
+    from sagemaker_async.sweep import StatusSweep
 
 #: Concurrent HTTP connections per shared client, unless the botocore config says otherwise.
 DEFAULT_MAX_CONNECTIONS = 50
@@ -81,6 +84,8 @@ class SharedClient:
     pacer: Pacer
     loop: asyncio.AbstractEventLoop
     closer: AsyncExitStack = field(repr=False)
+    #: The status sweeps of this client's users, per check interval.
+    sweeps: dict[float, StatusSweep] = field(default_factory=dict, repr=False)
 
     async def close(self) -> None:
         await self.closer.aclose()

@@ -22,6 +22,7 @@ from sagemaker_async.events import JobWatch
 from sagemaker_async.logtail import LogFollower
 from sagemaker_async.pacing import PollSchedule
 from sagemaker_async.pool import SharedClient, shared_client
+from sagemaker_async.sweep import Member, StatusSweep, joined
 
 _CALL_ERRORS = (ClientError, BotoCoreError, asyncio.TimeoutError, ConnectionError)
 #: Bound for the stop request in ``on_kill``, well under ``[triggerer] on_kill_timeout`` (30 s).
@@ -29,7 +30,9 @@ STOP_TIMEOUT = 10.0
 
 
 class SageMakerTrainingTrigger(BaseTrigger):
-    """Poll ``DescribeTrainingJob`` until the job ends or the deadline passes.
+    """Poll ``DescribeTrainingJob`` until the job ends or the deadline passes; with many
+    triggers in one triggerer, read their jobs' statuses from a shared ``ListTrainingJobs``
+    sweep instead (see :mod:`sagemaker_async.sweep`).
 
     Fires exactly one event, ``{"status", "job_name", "message", ...}`` with status
     ``success``, ``failed``, ``stopped``, ``timeout`` or ``error``. Its kwargs hold no
@@ -88,10 +91,10 @@ class SageMakerTrainingTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         watch = JobWatch(self.job_name, self.deadline)
         schedule = PollSchedule(self.check_interval, asyncio.get_running_loop().time)
-        # Triggers deferred together would otherwise look up connections, borrow clients and
-        # poll in lock step: a thousand of them in one loop iteration stall the loop. Spread
-        # everything over the first interval.
-        await asyncio.sleep(schedule.start(min(self.check_interval, max(watch.remaining(), 0))))
+        # Triggers deferred together would otherwise poll in lock step: a thousand of them
+        # in one loop iteration stall the loop. Spread the first polls over the first
+        # interval (unless a sweep reads the job's status, see sagemaker_async.sweep).
+        schedule.start(min(self.check_interval, max(watch.remaining(), 0)))
         self.log.info(
             "Polling training job %s every %ss, for %.0fs more at most",
             self.job_name,
@@ -154,8 +157,46 @@ class SageMakerTrainingTrigger(BaseTrigger):
         schedule: PollSchedule,
         follower: LogFollower | None = None,
     ) -> dict[str, Any]:
+        async with joined(client, self.check_interval, watch) as (sweep, member):
+            while watch.remaining() > 0:
+                summary = await self._news(sweep, member, watch, schedule)
+                if summary is not None:
+                    self._observe(watch, follower, summary)
+                    continue
+                if watch.remaining() <= 0:
+                    break
+                event = await self._poll(client, watch, schedule, follower)
+                if event is not None:
+                    return event
+        return watch.timeout_event()
+
+    async def _news(
+        self, sweep: StatusSweep, member: Member, watch: JobWatch, schedule: PollSchedule
+    ) -> dict[str, Any] | None:
+        """The job's summary when the sweep has news of it; ``None`` when the job is due to
+        be described (the sweep does not list it, or no sweep runs and its poll is due)."""
+        while True:
+            due = watch.remaining() if sweep.sweeping else schedule.due - schedule.clock()
+            try:
+                return await sweep.next_read(member, min(due, watch.remaining()))
+            except TimeoutError:
+                if not sweep.sweeping or watch.remaining() <= 0:
+                    return None
+
+    async def _poll(
+        self,
+        client: SharedClient,
+        watch: JobWatch,
+        schedule: PollSchedule,
+        follower: LogFollower | None,
+    ) -> dict[str, Any] | None:
+        """Describe the job, retrying transient errors while the deadline allows.
+
+        :return: the final event (an error event for a final error), or ``None`` while the
+            job runs (or the deadline passed during retries).
+        """
         failures = 0
-        while watch.remaining() > 0:
+        while True:
             try:
                 event = await self._check(client, watch, follower)
             except _CALL_ERRORS as exc:
@@ -167,33 +208,37 @@ class SageMakerTrainingTrigger(BaseTrigger):
                         "Polling %s failed transiently (%s); retrying", self.job_name, exc
                     )
                 await asyncio.sleep(min(_retry_delay(exc, failures), max(watch.remaining(), 0.0)))
-                schedule.restart()
+                if watch.remaining() <= 0:
+                    return None
+                schedule.restart()  # after retries, the cadence starts anew
                 continue
             if failures:
                 self.log.info(
                     "Polling %s recovered after %s transient errors", self.job_name, failures
                 )
-                failures = 0
-            if event is not None:
-                return event
-            await asyncio.sleep(min(schedule.advance(), max(watch.remaining(), 0.0)))
-        return watch.timeout_event()
+            schedule.advance()
+            return event
 
     async def _check(
         self, client: SharedClient, watch: JobWatch, follower: LogFollower | None
     ) -> dict[str, Any] | None:
-        """One poll: log a status change, return the final event once the job has ended.
+        """One describe: log a status change, return the final event once the job has ended.
 
-        The response goes out of scope here, before the wait's sleep: held through it by
-        thousands of triggers, responses would outlive the young garbage collections and
-        make the full ones, which stall the whole loop, frequent.
+        The response goes out of scope here, before the wait: held through it by thousands
+        of triggers, responses would outlive the young garbage collections and make the
+        full ones, which stall the whole loop, frequent.
         """
         job = await client.call("describe_training_job", TrainingJobName=self.job_name)
+        self._observe(watch, follower, job)
+        return watch.outcome(job)
+
+    def _observe(self, watch: JobWatch, follower: LogFollower | None, job: dict[str, Any]) -> None:
+        """Note a describe response or sweep summary: log a status change, tell the
+        follower the job's ARN."""
         if follower is not None:
-            follower.arn = job.get("TrainingJobArn")
+            follower.arn = job.get("TrainingJobArn") or follower.arn
         if line := watch.observe(job):
             self.log.info("%s", line)
-        return watch.outcome(job)
 
     async def on_kill(self) -> None:
         """Stop the job when a user marks the deferred task failed or success, or clears it."""

@@ -77,7 +77,9 @@ class SimulatorClient:
         ``calls`` counts the calls received that named the job, faulted or not;
         ``served_calls`` only those that got past the injected faults and were handled;
         ``signers`` lists ``[operation, access key id]`` of each call received, in order;
-        ``first_calls`` maps each operation to when it first named the job (epoch seconds).
+        ``first_calls`` maps each operation to when it first named the job (epoch seconds);
+        ``listed`` counts the ListTrainingJobs answers that included the job and
+        ``first_listed`` says when the first did (epoch seconds, or ``None``).
         """
         return cast("list[dict[str, Any]]", self._request("GET", "jobs")["jobs"])
 

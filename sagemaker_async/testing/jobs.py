@@ -123,6 +123,9 @@ class TrainingJob:
 
     def status(self, now: float) -> str:
         """The current ``TrainingJobStatus``."""
+        if self.stop_requested_at is None:  # the common case, without building the timeline
+            ended = now >= self.created_at + self.plan.duration
+            return self.plan.outcome if ended else "InProgress"
         secondary = self.secondary_status(now)
         if secondary in TERMINAL or secondary == "Stopping":
             return secondary
@@ -190,6 +193,9 @@ class JobStore:
         self._job_signers: dict[str, list[tuple[str, str | None]]] = {}
         # Per job, when each operation first named it (clock seconds).
         self._job_first_calls: dict[str, dict[str, float]] = {}
+        # Per job, how many ListTrainingJobs answers included it, and when the first did.
+        self._job_listed: Counter[str] = Counter()
+        self._job_first_listed: dict[str, float] = {}
 
     def add_rule(self, rule: Rule) -> None:
         """Add a plan rule; later rules win over earlier ones."""
@@ -234,6 +240,19 @@ class JobStore:
                     self._job_signers.setdefault(job_name, []).append((operation, signer))
                     firsts = self._job_first_calls.setdefault(job_name, {})
                     firsts.setdefault(operation, self.clock())
+
+    def note_listed(self, names: list[str]) -> None:
+        """Record that a ListTrainingJobs answer included these jobs (a status read each)."""
+        with self._lock:
+            now = self.clock()
+            for name in names:
+                self._job_listed[name] += 1
+                self._job_first_listed.setdefault(name, now)
+
+    def job_listed(self, name: str) -> tuple[int, float | None]:
+        """How many ListTrainingJobs answers included the job, and when the first did."""
+        with self._lock:
+            return self._job_listed[name], self._job_first_listed.get(name)
 
     def calls(self, *, served: bool = False) -> dict[str, int]:
         """Totals of every SageMaker operation received (or, with ``served``, handled)."""
@@ -341,3 +360,5 @@ class JobStore:
             self._job_served.clear()
             self._job_signers.clear()
             self._job_first_calls.clear()
+            self._job_listed.clear()
+            self._job_first_listed.clear()

@@ -85,6 +85,7 @@ class SimulatorApp:
         return [self._job_view(job, now) for job in self.store.jobs()]
 
     def _job_view(self, job: TrainingJob, now: float) -> dict[str, Any]:
+        listed, first_listed = self.store.job_listed(job.name)
         return {
             "name": job.name,
             "status": job.status(now),
@@ -95,6 +96,8 @@ class SimulatorApp:
             "served_calls": self.store.job_calls(job.name, served=True),
             "signers": self.store.job_signers(job.name),
             "first_calls": self.store.job_first_calls(job.name),
+            "listed": listed,
+            "first_listed": first_listed,
         }
 
     def _calls_view(self) -> dict[str, Any]:
