@@ -15,8 +15,7 @@ import functools
 import hashlib
 import json
 import weakref
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -255,14 +254,27 @@ def configured_max_rps() -> float | None:
     return value if value > 0 else None
 
 
-@asynccontextmanager
-async def shared_client(
-    settings: AwsSettings, service: str = "sagemaker"
-) -> AsyncIterator[SharedClient]:
-    """Borrow the running loop's shared client for ``settings`` for the block's duration."""
-    pool = pool_for_running_loop()
-    shared = await pool.acquire(settings, service)
-    try:
-        yield shared
-    finally:
-        await pool.release(settings, service)
+class shared_client:
+    """Borrow the running loop's shared client for ``settings`` for an ``async with`` block.
+
+    A class, not a generator-based context manager: a waiting trigger holds its lease for
+    hours, and each object it holds lengthens the loop's full garbage collections.
+
+    :param settings: the connection's settings.
+    :param service: the AWS service of the client.
+    """
+
+    __slots__ = ("_pool", "service", "settings")
+
+    def __init__(self, settings: AwsSettings, service: str = "sagemaker") -> None:
+        self.settings = settings
+        self.service = service
+        self._pool: ClientPool | None = None
+
+    async def __aenter__(self) -> SharedClient:
+        self._pool = pool_for_running_loop()
+        return await self._pool.acquire(self.settings, self.service)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            await self._pool.release(self.settings, self.service)

@@ -15,11 +15,10 @@ listing) the sweep stops for good and every trigger polls its own job again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import contextvars
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -41,6 +40,14 @@ WAKE_BATCH = 25
 #: Longest pause, in intervals, after a listing request failed transiently (throttled).
 MAX_PAUSE_INTERVALS = 4
 _CALL_ERRORS = (ClientError, BotoCoreError, asyncio.TimeoutError, ConnectionError)
+_EXPIRED: Any = object()
+#: Timers need no context variables; one shared context spares a copy per timer.
+_NO_CONTEXT = contextvars.Context()
+
+
+def _expire(news: asyncio.Future[Any]) -> None:
+    if not news.done():
+        news.set_result(_EXPIRED)
 
 
 @dataclass(eq=False)
@@ -48,7 +55,7 @@ class Member:
     """One trigger's place in a sweep: its job's watch and what it is waiting for."""
 
     watch: JobWatch
-    news: asyncio.Future[dict[str, Any] | None] | None = None
+    news: asyncio.Future[Any] | None = None
 
     def wants(self, summary: dict[str, Any] | None) -> bool:
         """Whether a sweep's finding is news: the job is unlisted, or its status moved."""
@@ -88,11 +95,14 @@ class StatusSweep:
     async def leave(self, member: Member) -> None:
         """Forget ``member``; the last one out stops the sweep before the client may close."""
         self.members.discard(member)
-        if self.members or self._task is None:
+        if self.members:
             return
-        task, self._task = self._task, None
-        task.cancel()
-        await asyncio.wait({task})
+        if self.client.sweeps.get(self.interval) is self:
+            del self.client.sweeps[self.interval]
+        if self._task is not None:
+            task, self._task = self._task, None
+            task.cancel()
+            await asyncio.wait({task})
 
     async def next_read(self, member: Member, timeout: float) -> dict[str, Any] | None:
         """Wait for news of the member's job, at most ``timeout`` seconds.
@@ -101,15 +111,19 @@ class StatusSweep:
             the job now (it is not listed, or the sweep stopped).
         :raises TimeoutError: no news within ``timeout``.
         """
-        news = member.news = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        news = member.news = loop.create_future()
+        # A bare timer rather than asyncio.wait / wait_for: thousands of triggers wait here
+        # at once, and every object each holds lengthens the full garbage collections.
+        timer = loop.call_later(max(timeout, 0.0), _expire, news, context=_NO_CONTEXT)
         try:
-            done, _ = await asyncio.wait({news}, timeout=max(timeout, 0.0))
+            finding = await news
         finally:
             member.news = None
-        if not done:
+            timer.cancel()
+        if finding is _EXPIRED:
             raise TimeoutError
-        finding: dict[str, Any] | None = news.result()
-        return finding
+        return cast("dict[str, Any] | None", finding)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -180,18 +194,9 @@ class StatusSweep:
                 member.news.set_result(None)
 
 
-@contextlib.asynccontextmanager
-async def joined(
-    client: SharedClient, interval: float, watch: JobWatch
-) -> AsyncIterator[tuple[StatusSweep, Member]]:
-    """Join the sweep of ``client`` for ``interval`` (created on first use) for the block."""
+def sweep_for(client: SharedClient, interval: float) -> StatusSweep:
+    """The sweep of ``client`` for ``interval``, created on first use."""
     sweep = client.sweeps.get(interval)
     if sweep is None:
         sweep = client.sweeps[interval] = StatusSweep(client, interval)
-    member = sweep.join(watch)
-    try:
-        yield sweep, member
-    finally:
-        await sweep.leave(member)
-        if not sweep.members and client.sweeps.get(interval) is sweep:
-            del client.sweeps[interval]
+    return sweep

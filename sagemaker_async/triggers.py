@@ -22,7 +22,7 @@ from sagemaker_async.events import JobWatch
 from sagemaker_async.logtail import LogFollower
 from sagemaker_async.pacing import PollSchedule
 from sagemaker_async.pool import SharedClient, shared_client
-from sagemaker_async.sweep import Member, StatusSweep, joined
+from sagemaker_async.sweep import Member, StatusSweep, sweep_for
 
 _CALL_ERRORS = (ClientError, BotoCoreError, asyncio.TimeoutError, ConnectionError)
 #: Bound for the stop request in ``on_kill``, well under ``[triggerer] on_kill_timeout`` (30 s).
@@ -102,13 +102,11 @@ class SageMakerTrainingTrigger(BaseTrigger):
             max(watch.remaining(), 0.0),
         )
         try:
-            async with contextlib.AsyncExitStack() as clients:
-                client = await clients.enter_async_context(shared_client(await self._settings()))
-                logs = await self._logs_client(clients) if self.print_log else None
-                if logs is None:
-                    event = await self._wait(client, watch, schedule)
+            async with shared_client(await self._settings()) as client:
+                if self.print_log:
+                    event = await self._wait_showing_logs(client, watch, schedule)
                 else:
-                    event = await self._wait_showing_logs(client, logs, watch, schedule)
+                    event = await self._wait(client, watch, schedule)
         except (ConnectionNotFoundError, InvalidSettingsError, BotoCoreError, ClientError) as exc:
             event = watch.error_event(errors.describe_failure(exc))
         except Exception as exc:  # e.g. aiobotocore's RuntimeError for still-expired credentials
@@ -137,9 +135,18 @@ class SageMakerTrainingTrigger(BaseTrigger):
             return None
 
     async def _wait_showing_logs(
-        self, client: SharedClient, logs: SharedClient, watch: JobWatch, schedule: PollSchedule
+        self, client: SharedClient, watch: JobWatch, schedule: PollSchedule
     ) -> dict[str, Any]:
         """Wait as :meth:`_wait` does while a separate task shows the job's log lines."""
+        async with contextlib.AsyncExitStack() as clients:
+            logs = await self._logs_client(clients)
+            if logs is None:
+                return await self._wait(client, watch, schedule)
+            return await self._wait_following(client, logs, watch, schedule)
+
+    async def _wait_following(
+        self, client: SharedClient, logs: SharedClient, watch: JobWatch, schedule: PollSchedule
+    ) -> dict[str, Any]:
         follower = LogFollower(self.job_name, lambda line: self.log.info("%s", line))
         tailing = asyncio.ensure_future(follower.follow(client, logs, self.check_interval))
         try:
@@ -157,7 +164,9 @@ class SageMakerTrainingTrigger(BaseTrigger):
         schedule: PollSchedule,
         follower: LogFollower | None = None,
     ) -> dict[str, Any]:
-        async with joined(client, self.check_interval, watch) as (sweep, member):
+        sweep = sweep_for(client, self.check_interval)
+        member = sweep.join(watch)
+        try:
             while watch.remaining() > 0:
                 summary = await self._news(sweep, member, watch, schedule)
                 if summary is not None:
@@ -168,6 +177,8 @@ class SageMakerTrainingTrigger(BaseTrigger):
                 event = await self._poll(client, watch, schedule, follower)
                 if event is not None:
                     return event
+        finally:
+            await sweep.leave(member)
         return watch.timeout_event()
 
     async def _news(

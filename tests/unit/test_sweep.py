@@ -11,7 +11,7 @@ import pytest
 
 from sagemaker_async import sweep, triggers
 from sagemaker_async.events import JobWatch
-from sagemaker_async.sweep import SWEEP_MIN_TRIGGERS, StatusSweep, joined
+from sagemaker_async.sweep import SWEEP_MIN_TRIGGERS, StatusSweep, sweep_for
 from sagemaker_async.triggers import SageMakerTrainingTrigger
 from tests.unit.fakes import client_error
 
@@ -132,26 +132,17 @@ async def test_first_read_comes_from_the_sweep_and_late_joiners_wait_for_the_nex
 async def test_last_member_out_stops_the_sweep_and_frees_the_client() -> None:
     client = ListingClient()
     jobs = watches(client, SWEEP_MIN_TRIGGERS)
-    async with contextlib_stack(client, jobs) as boards:
-        assert boards[0] is client.sweeps[0.05] and boards[0].sweeping
-        await asyncio.sleep(0.12)
+    board = sweep_for(client, 0.05)  # type: ignore[arg-type]
+    members = [board.join(w) for w in jobs]
+    assert board is client.sweeps[0.05] and board.sweeping
+    await asyncio.sleep(0.12)
+    for member in members:
+        await board.leave(member)
     assert client.sweeps == {}
-    assert not boards[0].sweeping
+    assert not board.sweeping
     listed = client.count("list_training_jobs")
     await asyncio.sleep(0.15)
     assert client.count("list_training_jobs") == listed, "no sweep may outlive its members"
-
-
-@asynccontextmanager
-async def contextlib_stack(client: ListingClient, jobs: list[JobWatch]) -> AsyncIterator[Any]:
-    from contextlib import AsyncExitStack
-
-    async with AsyncExitStack() as stack:
-        entered = [
-            await stack.enter_async_context(joined(client, 0.05, w))  # type: ignore[arg-type]
-            for w in jobs
-        ]
-        yield [board for board, _ in entered]
 
 
 @pytest.mark.asyncio
