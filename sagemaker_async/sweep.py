@@ -127,11 +127,17 @@ class StatusSweep:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        log.info(
+            "%s triggers wait on jobs with this client: reading their statuses from "
+            "ListTrainingJobs every %ss",
+            len(self.members),
+            self.interval,
+        )
         while True:
             started = loop.time()
             try:
                 await self._sweep()
-            except _CALL_ERRORS as exc:
+            except Exception as exc:  # a final error, or a bug: never leave members waiting
                 self._give_up(exc)
                 return
             await asyncio.sleep(max(0.0, started + self.interval - loop.time()))

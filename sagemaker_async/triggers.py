@@ -189,10 +189,14 @@ class SageMakerTrainingTrigger(BaseTrigger):
         while True:
             due = watch.remaining() if sweep.sweeping else schedule.due - schedule.clock()
             try:
-                return await sweep.next_read(member, min(due, watch.remaining()))
+                summary = await sweep.next_read(member, min(due, watch.remaining()))
             except TimeoutError:
                 if not sweep.sweeping or watch.remaining() <= 0:
                     return None
+                continue
+            if summary is None:
+                schedule.restart()  # if polling falls back to this trigger, count from now
+            return summary
 
     async def _poll(
         self,

@@ -146,18 +146,30 @@ async def test_last_member_out_stops_the_sweep_and_frees_the_client() -> None:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("error", "named"),
+    [
+        (client_error("AccessDeniedException", "ListTrainingJobs"), "AccessDeniedException"),
+        (
+            RuntimeError(
+                "Credentials were refreshed, but the refreshed credentials are still expired."
+            ),
+            "still expired",
+        ),
+    ],
+)
 async def test_a_final_listing_error_hands_polling_back_to_each_trigger(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, error: Exception, named: str
 ) -> None:
     client = ListingClient()
-    client.list_errors = [client_error("AccessDeniedException", "ListTrainingJobs")]
+    client.list_errors = [error]
     board = StatusSweep(client, 0.05)  # type: ignore[arg-type]
     members = [board.join(w) for w in watches(client, SWEEP_MIN_TRIGGERS)]
     with caplog.at_level(logging.WARNING, logger=sweep.__name__):
         found = await reads(board, members, 1.0)
     assert found == [None] * SWEEP_MIN_TRIGGERS, "every waiting trigger must describe"
     assert not board.sweeping and not board.listing
-    assert "AccessDeniedException" in caplog.text
+    assert named in caplog.text
     late = board.join(JobWatch("late", time.time() + 60))
     assert not board.sweeping, "a stopped sweep must not start again"
     for member in [*members, late]:
