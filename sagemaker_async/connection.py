@@ -249,8 +249,16 @@ async def aget_settings(conn_id: str | None, **overrides: Any) -> AwsSettings:
     lookup = lookups.get(key)
     if lookup is None:
         lookup = lookups[key] = asyncio.ensure_future(_aget_settings(conn_id, **overrides))
-        lookup.add_done_callback(lambda _: lookups.pop(key, None))
+        lookup.add_done_callback(lambda done: _forget(lookups, key, done))
     return await asyncio.shield(lookup)
+
+
+def _forget(
+    lookups: dict[str, asyncio.Future[AwsSettings]], key: str, done: asyncio.Future[AwsSettings]
+) -> None:
+    lookups.pop(key, None)
+    if not done.cancelled():
+        done.exception()  # retrieved here: every waiter may have been cancelled meanwhile
 
 
 _LOOKUPS: weakref.WeakKeyDictionary[

@@ -27,6 +27,8 @@ TRANSIENT_CODES = frozenset(
         "PriorRequestNotComplete",
     }
 )
+#: What an AWS call through aiobotocore raises when it fails.
+CALL_ERRORS = (ClientError, BotoCoreError, asyncio.TimeoutError, ConnectionError)
 THROTTLING_CODES = frozenset(c for c in TRANSIENT_CODES if "hrottl" in c or "Limit" in c)
 CREDENTIAL_CODES = frozenset(
     {

@@ -3,13 +3,14 @@
 Each ``DescribeTrainingJob`` costs the triggerer's loop about 1.5 ms of CPU (signing, HTTP,
 parsing) and counts against the account's SageMaker request rate. Once
 :data:`SWEEP_MIN_TRIGGERS` triggers share a client and an interval in one loop, a sweep
-lists the account's ``InProgress`` jobs instead, a hundred per request, once per interval,
-and tells each trigger only what concerns it: its first status, a status change, or that
-its job is no longer listed. A job that is not listed has ended, is stopping or is too new
-to be listed yet; its trigger then describes it, which is authoritative either way.
+lists the ``InProgress`` jobs instead, a hundred per request, once per interval, and tells
+each trigger only what concerns it: its first status, a status change, or that its job is
+no longer listed. A job that is not listed has ended, is stopping or is too new to be
+listed yet; its trigger then describes it, which is authoritative either way.
 
-Without ``sagemaker:ListTrainingJobs`` permission (or on any other final error of the
-listing) the sweep stops for good and every trigger polls its own job again.
+When the sweep stops (too few triggers left, or a final listing error such as a missing
+``sagemaker:ListTrainingJobs`` permission) every trigger goes back to polling its own job,
+first polls spread over an interval again.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from sagemaker_async import errors
 from sagemaker_async.events import JobWatch
@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Fewer triggers than this poll their own jobs: a sweep would cost them as much.
+#: From this many triggers on one client and interval, a sweep reads their statuses.
 SWEEP_MIN_TRIGGERS = 20
+#: Below this many, a running sweep stops and hands polling back (hysteresis).
+SWEEP_STOP_BELOW = 10
 #: ``ListTrainingJobs`` returns at most this many summaries per request.
 PAGE_SIZE = 100
 #: Triggers woken per loop iteration after a sweep, so that thousands of jobs ending
@@ -39,15 +41,18 @@ PAGE_SIZE = 100
 WAKE_BATCH = 25
 #: Longest pause, in intervals, after a listing request failed transiently (throttled).
 MAX_PAUSE_INTERVALS = 4
-_CALL_ERRORS = (ClientError, BotoCoreError, asyncio.TimeoutError, ConnectionError)
-_EXPIRED: Any = object()
-#: Timers need no context variables; one shared context spares a copy per timer.
-_NO_CONTEXT = contextvars.Context()
+#: While listing keeps failing, members describe their own jobs once per this many intervals.
+STALE_INTERVALS = 3
+#: After a final listing error (other than access denied, which is for good), no sweep
+#: starts again for this many intervals.
+RETRY_AFTER_INTERVALS = 10
+
+_HANDED_BACK: Any = object()  # next_read's waiter was woken because polling is handed back
 
 
 def _expire(news: asyncio.Future[Any]) -> None:
     if not news.done():
-        news.set_result(_EXPIRED)
+        news.set_result(_HANDED_BACK)
 
 
 @dataclass(eq=False)
@@ -68,7 +73,7 @@ class Member:
 @dataclass(eq=False)
 class StatusSweep:
     """Lists the ``InProgress`` jobs every ``interval`` seconds for the triggers that share
-    one client, once enough of them wait.
+    one client, while enough of them wait.
 
     :param client: the pooled SageMaker client.
     :param interval: the members' check interval, seconds.
@@ -76,52 +81,64 @@ class StatusSweep:
 
     client: SharedClient
     interval: float
-    listing: bool = True
-    members: set[Member] = field(default_factory=set)
-    _task: asyncio.Task[None] | None = None
+    members: set[Member] = field(default_factory=set, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _resume_at: float = field(default=-math.inf, init=False)  # loop time
+    _last_told: float = field(default=0.0, init=False)  # loop time members last heard
+    _failures: int = field(default=0, init=False)  # listing errors in a row
+    # Timers need no context variables: one context per sweep (so per loop and thread)
+    # spares each timer a copy of the caller's.
+    _timers: contextvars.Context = field(default_factory=contextvars.Context, init=False)
 
     @property
     def sweeping(self) -> bool:
         """Whether members hear from the sweep instead of polling their jobs themselves."""
-        return self.listing and self._task is not None
+        return self._task is not None and not self._task.done()
 
     def join(self, watch: JobWatch) -> Member:
         member = Member(watch)
         self.members.add(member)
-        if self.listing and self._task is None and len(self.members) >= SWEEP_MIN_TRIGGERS:
-            self._task = asyncio.ensure_future(self._run())
+        if (
+            self._task is None
+            and len(self.members) >= SWEEP_MIN_TRIGGERS
+            and asyncio.get_running_loop().time() >= self._resume_at
+        ):
+            # Started in an empty context: the task that joins last must not lend the
+            # sweep its log routing (the triggerer binds each trigger's task log there).
+            self._task = contextvars.Context().run(asyncio.ensure_future, self._run())
         return member
 
     async def leave(self, member: Member) -> None:
-        """Forget ``member``; the last one out stops the sweep before the client may close."""
+        """Forget ``member``. Below :data:`SWEEP_STOP_BELOW` members the sweep stops (the
+        last one out so stops it before the client may close) and hands polling back."""
         self.members.discard(member)
-        if self.members:
-            return
-        if self.client.sweeps.get(self.interval) is self:
+        if not self.members and self.client.sweeps.get(self.interval) is self:
             del self.client.sweeps[self.interval]
-        if self._task is not None:
-            task, self._task = self._task, None
-            task.cancel()
-            await asyncio.wait({task})
+        if self._task is None or len(self.members) >= SWEEP_STOP_BELOW:
+            return
+        task, self._task = self._task, None
+        task.cancel()
+        await asyncio.wait({task})
+        self._hand_back()
 
     async def next_read(self, member: Member, timeout: float) -> dict[str, Any] | None:
         """Wait for news of the member's job, at most ``timeout`` seconds.
 
         :return: the job's summary (first seen, or its status moved), or ``None``: describe
-            the job now (it is not listed, or the sweep stopped).
-        :raises TimeoutError: no news within ``timeout``.
+            the job now (it is not listed, or listing has been failing for a while).
+        :raises TimeoutError: no news within ``timeout``, or the sweep stopped.
         """
         loop = asyncio.get_running_loop()
         news = member.news = loop.create_future()
         # A bare timer rather than asyncio.wait / wait_for: thousands of triggers wait here
         # at once, and every object each holds lengthens the full garbage collections.
-        timer = loop.call_later(max(timeout, 0.0), _expire, news, context=_NO_CONTEXT)
+        timer = loop.call_later(max(timeout, 0.0), _expire, news, context=self._timers)
         try:
             finding = await news
         finally:
             member.news = None
             timer.cancel()
-        if finding is _EXPIRED:
+        if finding is _HANDED_BACK:
             raise TimeoutError
         return cast("dict[str, Any] | None", finding)
 
@@ -133,37 +150,47 @@ class StatusSweep:
             len(self.members),
             self.interval,
         )
-        while True:
-            started = loop.time()
-            try:
+        self._last_told = loop.time()
+        try:
+            while True:
+                started = loop.time()
                 await self._sweep()
-            except Exception as exc:  # a final error, or a bug: never leave members waiting
-                self._give_up(exc)
-                return
-            await asyncio.sleep(max(0.0, started + self.interval - loop.time()))
+                await asyncio.sleep(max(0.0, started + self.interval - loop.time()))
+        except Exception as exc:  # a final error, or a bug: never leave members waiting
+            denied = errors.error_code(exc) in errors.ACCESS_CODES
+            pause = math.inf if denied else self.interval * RETRY_AFTER_INTERVALS
+            self._resume_at = loop.time() + pause
+            log.warning(
+                "Listing training jobs failed (%s); each trigger polls its own job%s",
+                errors.describe_failure(exc),
+                "" if denied else f" for the next {pause:g}s at least",
+            )
+            self._task = None
+            self._hand_back()
 
     async def _sweep(self) -> None:
         """List every page, then tell the members what concerns them.
 
         A transient error (throttling among them) pauses the sweep for two, then four
         intervals before the same page is asked again: the request rate falls while AWS
-        pushes back, and however often it does, every page is read in the end. Final
-        errors propagate.
+        pushes back, and every page is read in the end. Meanwhile, every
+        :data:`STALE_INTERVALS` intervals without a complete sweep, members describe their
+        own jobs once. Final errors propagate.
         """
         names = {member.watch.job_name for member in self.members}
         listed: dict[str, dict[str, Any]] = {}
         request: dict[str, Any] = {"StatusEquals": "InProgress", "MaxResults": PAGE_SIZE}
-        failures = 0
         while True:
             try:
                 page = await self.client.call("list_training_jobs", **request)
-            except _CALL_ERRORS as exc:
+            except errors.CALL_ERRORS as exc:
                 if not errors.is_transient(exc):
                     raise
-                failures += 1
-                await asyncio.sleep(self.interval * min(2**failures, MAX_PAUSE_INTERVALS))
+                await self._pause(exc)
                 continue
-            failures = 0
+            if self._failures:
+                log.info("Listing training jobs recovered after %s errors", self._failures)
+                self._failures = 0
             for summary in page.get("TrainingJobSummaries", []):
                 if summary.get("TrainingJobName") in names:
                     listed[summary["TrainingJobName"]] = summary
@@ -172,32 +199,40 @@ class StatusSweep:
             request["NextToken"] = page["NextToken"]
         await self._tell(names, listed)
 
-    async def _tell(self, names: set[str], listed: dict[str, dict[str, Any]]) -> None:
-        """Wake the waiting members with news; those that joined after the listing began
+    async def _pause(self, exc: BaseException) -> None:
+        self._failures += 1
+        if self._failures == 1:
+            log.warning("Listing training jobs failed transiently (%s); pausing the sweep", exc)
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._last_told >= STALE_INTERVALS * self.interval:
+            await self._tell({m.watch.job_name for m in self.members}, {}, stale=True)
+        await asyncio.sleep(self.interval * min(2**self._failures, MAX_PAUSE_INTERVALS))
+
+    async def _tell(
+        self, names: set[str], listed: dict[str, dict[str, Any]], stale: bool = False
+    ) -> None:
+        """Wake the waiting members with news (``None``: describe your job; with ``stale``,
+        everyone, because listing keeps failing). Those that joined after the listing began
         hear from the next sweep."""
+        self._last_told = asyncio.get_running_loop().time()
         woken = 0
         for member in list(self.members):
             news = member.news
             if news is None or news.done() or member.watch.job_name not in names:
                 continue
-            finding = listed.get(member.watch.job_name)
-            if not member.wants(finding):
+            finding = None if stale else listed.get(member.watch.job_name)
+            if not stale and not member.wants(finding):
                 continue
             news.set_result(finding)
             woken += 1
             if woken % WAKE_BATCH == 0:
                 await asyncio.sleep(0)  # let the woken ones run before waking more
 
-    def _give_up(self, exc: BaseException) -> None:
-        self.listing = False
-        self._task = None
-        log.warning(
-            "Listing training jobs failed (%s); each trigger polls its own job instead",
-            errors.describe_failure(exc),
-        )
+    def _hand_back(self) -> None:
+        """The sweep stopped: every waiting member polls its own job again."""
         for member in self.members:
             if member.news is not None and not member.news.done():
-                member.news.set_result(None)
+                member.news.set_result(_HANDED_BACK)
 
 
 def sweep_for(client: SharedClient, interval: float) -> StatusSweep:

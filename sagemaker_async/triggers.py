@@ -24,7 +24,6 @@ from sagemaker_async.pacing import PollSchedule
 from sagemaker_async.pool import SharedClient, shared_client
 from sagemaker_async.sweep import Member, StatusSweep, sweep_for
 
-_CALL_ERRORS = (ClientError, BotoCoreError, asyncio.TimeoutError, ConnectionError)
 #: Bound for the stop request in ``on_kill``, well under ``[triggerer] on_kill_timeout`` (30 s).
 STOP_TIMEOUT = 10.0
 
@@ -187,12 +186,17 @@ class SageMakerTrainingTrigger(BaseTrigger):
         """The job's summary when the sweep has news of it; ``None`` when the job is due to
         be described (the sweep does not list it, or no sweep runs and its poll is due)."""
         while True:
-            due = watch.remaining() if sweep.sweeping else schedule.due - schedule.clock()
+            swept = sweep.sweeping
+            due = watch.remaining() if swept else schedule.due - schedule.clock()
             try:
                 summary = await sweep.next_read(member, min(due, watch.remaining()))
             except TimeoutError:
-                if not sweep.sweeping or watch.remaining() <= 0:
+                if watch.remaining() <= 0 or not (swept or sweep.sweeping):
                     return None
+                if swept and not sweep.sweeping:
+                    # Polling is handed back to every trigger of the sweep at once: spread
+                    # their first own polls again.
+                    schedule.start(self.check_interval)
                 continue
             if summary is None:
                 schedule.restart()  # if polling falls back to this trigger, count from now
@@ -214,7 +218,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
         while True:
             try:
                 event = await self._check(client, watch, follower)
-            except _CALL_ERRORS as exc:
+            except errors.CALL_ERRORS as exc:
                 if not errors.is_transient(exc):
                     return watch.error_event(errors.describe_failure(exc))
                 failures += 1
@@ -267,7 +271,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
                 try:
                     await client.call("stop_training_job", TrainingJobName=self.job_name)
                     break
-                except _CALL_ERRORS as exc:
+                except errors.CALL_ERRORS as exc:
                     if errors.is_not_found(exc):
                         return  # it had already ended
                     if not errors.is_transient(exc) or attempt == 2:

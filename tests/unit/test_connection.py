@@ -193,3 +193,27 @@ def test_profile_name_and_botocore_config_alias_are_read() -> None:
     # config_kwargs is the amazon provider's name and wins when both are set.
     both = settings_from(None, None, {**extra, "config_kwargs": {"read_timeout": 9}})
     assert both.botocore_config == {"read_timeout": 9}
+
+
+@pytest.mark.asyncio
+async def test_identical_lookups_in_flight_share_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from airflow.sdk import BaseHook, Connection
+
+    from sagemaker_async.connection import aget_settings
+
+    asked: list[str] = []
+
+    async def lookup(conn_id: str) -> Connection:
+        asked.append(conn_id)
+        await asyncio.sleep(0.01)
+        return Connection(conn_id=conn_id, conn_type="aws", login="AKID", password="SECRET")
+
+    monkeypatch.setattr(BaseHook, "aget_connection", staticmethod(lookup))
+    same = await asyncio.gather(*(aget_settings("aws_x", service="sagemaker") for _ in range(50)))
+    other = await aget_settings("aws_x", service="logs")
+    assert asked == ["aws_x", "aws_x"], "fifty identical look-ups in flight make one"
+    assert {s.aws_access_key_id for s in [*same, other]} == {"AKID"}
+    await aget_settings("aws_x", service="sagemaker")
+    assert len(asked) == 3, "a finished look-up is not cached"

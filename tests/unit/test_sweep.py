@@ -26,10 +26,11 @@ class ListingClient:
         self.calls: list[str] = []
         self.tokens: list[str | None] = []  # NextToken of each list request
         self.list_errors: list[Exception] = []
+        self.latency = 0.0
 
     async def call(self, operation: str, **kwargs: Any) -> Any:
         self.calls.append(operation)
-        await asyncio.sleep(0)
+        await asyncio.sleep(self.latency)
         if operation == "list_training_jobs":
             self.tokens.append(kwargs.get("NextToken"))
             return self._list(**kwargs)
@@ -117,14 +118,22 @@ async def test_members_hear_only_of_their_own_changes() -> None:
 @pytest.mark.asyncio
 async def test_first_read_comes_from_the_sweep_and_late_joiners_wait_for_the_next() -> None:
     client = ListingClient()
-    board = StatusSweep(client, 0.1)  # type: ignore[arg-type]
+    board = StatusSweep(client, 0.3)  # type: ignore[arg-type]
     jobs = watches(client, SWEEP_MIN_TRIGGERS)
     for watch in jobs:
         watch.status = watch.secondary = None  # nothing known yet
+    client.latency = 0.05
     members = [board.join(w) for w in jobs]
-    first = await reads(board, members, 0.3)
+    early = asyncio.ensure_future(reads(board, members, 0.25))
+    await asyncio.sleep(0.02)  # the sweep's first request is now in flight
+    client.states["late"] = ("InProgress", "Starting")
+    late = board.join(JobWatch("late", time.time() + 60))
+    first = await early
     assert [r["TrainingJobName"] for r in first] == [w.job_name for w in jobs]
-    for member in members:
+    # Not told "unlisted" by a listing that began before it joined: it hears from the next.
+    (late_read,) = await reads(board, [late], 0.5)
+    assert late_read is not None and late_read["TrainingJobName"] == "late"
+    for member in [*members, late]:
         await board.leave(member)
 
 
@@ -167,11 +176,12 @@ async def test_a_final_listing_error_hands_polling_back_to_each_trigger(
     members = [board.join(w) for w in watches(client, SWEEP_MIN_TRIGGERS)]
     with caplog.at_level(logging.WARNING, logger=sweep.__name__):
         found = await reads(board, members, 1.0)
-    assert found == [None] * SWEEP_MIN_TRIGGERS, "every waiting trigger must describe"
-    assert not board.sweeping and not board.listing
+    # Handed back (as a timeout): each trigger spreads its own polls again.
+    assert found == ["timeout"] * SWEEP_MIN_TRIGGERS
+    assert not board.sweeping
     assert named in caplog.text
     late = board.join(JobWatch("late", time.time() + 60))
-    assert not board.sweeping, "a stopped sweep must not start again"
+    assert not board.sweeping, "a failed sweep must not start again at once"
     for member in [*members, late]:
         await board.leave(member)
 
@@ -179,16 +189,55 @@ async def test_a_final_listing_error_hands_polling_back_to_each_trigger(
 @pytest.mark.asyncio
 async def test_a_throttled_page_is_asked_again_after_growing_pauses() -> None:
     client = ListingClient()
-    client.list_errors = [client_error("ThrottlingException", "ListTrainingJobs")] * 2
     board = StatusSweep(client, 0.05)  # type: ignore[arg-type]
-    jobs = watches(client, SWEEP_MIN_TRIGGERS)
-    board.members.update(sweep.Member(w) for w in jobs)
+    board.members.update(sweep.Member(w) for w in watches(client, 150))
+    throttled = client_error("ThrottlingException", "ListTrainingJobs")
+
+    async def call(operation: str, **kwargs: Any) -> Any:
+        if kwargs.get("NextToken") == "100" and client.tokens.count("100") < 2:
+            client.tokens.append("100")
+            raise throttled
+        return await ListingClient.call(client, operation, **kwargs)
+
+    client.call = call  # type: ignore[method-assign]
     loop = asyncio.get_running_loop()
     started = loop.time()
     await board._sweep()
-    assert client.count("list_training_jobs") == 3  # two throttled, then the page
+    # The second page failed twice and was asked again with the same token each time.
+    assert client.tokens == [None, "100", "100", "100"]
     # Paused two intervals, then four, before asking again: the rate falls under throttling.
     assert loop.time() - started >= 0.05 * (2 + 4) - 0.01
+
+
+@pytest.mark.asyncio
+async def test_while_listing_keeps_failing_members_describe_every_few_intervals() -> None:
+    client = ListingClient()
+    client.list_errors = [client_error("ServiceUnavailable", "ListTrainingJobs", 503)] * 100
+    board = StatusSweep(client, 0.02)  # type: ignore[arg-type]
+    members = [board.join(w) for w in watches(client, SWEEP_MIN_TRIGGERS)]
+    found = await reads(board, members, 1.0)
+    assert found == [None] * SWEEP_MIN_TRIGGERS, "stale: each must describe its own job"
+    assert board.sweeping, "transient errors do not stop the sweep"
+    for member in members:
+        await board.leave(member)
+
+
+@pytest.mark.asyncio
+async def test_the_sweep_stops_below_ten_members_and_hands_polling_back() -> None:
+    client = ListingClient()
+    board = StatusSweep(client, 0.05)  # type: ignore[arg-type]
+    members = [board.join(w) for w in watches(client, SWEEP_MIN_TRIGGERS)]
+    for member in members[: SWEEP_MIN_TRIGGERS - sweep.SWEEP_STOP_BELOW]:
+        await board.leave(member)
+    assert board.sweeping, "between ten and twenty members a running sweep goes on"
+    staying = members[SWEEP_MIN_TRIGGERS - sweep.SWEEP_STOP_BELOW :]
+    waiting = asyncio.ensure_future(reads(board, staying[1:], 5.0))
+    await asyncio.sleep(0.01)
+    await board.leave(staying[0])
+    assert not board.sweeping
+    assert await waiting == ["timeout"] * (sweep.SWEEP_STOP_BELOW - 1)
+    for member in staying[1:]:
+        await board.leave(member)
 
 
 @pytest.mark.asyncio
@@ -235,3 +284,55 @@ async def test_many_triggers_in_one_loop_share_sweeps_and_describe_only_the_endi
     assert client.count("describe_training_job") <= len(names) + SWEEP_MIN_TRIGGERS
     assert client.count("list_training_jobs") >= 3
     assert client.sweeps == {}
+
+
+@pytest.mark.asyncio
+async def test_triggers_handed_back_spread_their_own_polls_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = ListingClient()
+    client.list_errors = [client_error("AccessDeniedException", "ListTrainingJobs")]
+    names = [f"job-{i:03d}" for i in range(SWEEP_MIN_TRIGGERS)]
+    for name in names:
+        client.states[name] = ("InProgress", "Training")
+    first_describe: dict[str, float] = {}
+    plain_call = client.call
+
+    async def call(operation: str, **kwargs: Any) -> Any:
+        if operation == "describe_training_job":
+            first_describe.setdefault(kwargs["TrainingJobName"], time.monotonic())
+        return await plain_call(operation, **kwargs)
+
+    client.call = call  # type: ignore[method-assign]
+
+    @asynccontextmanager
+    async def fake_open(settings: Any, service: str = "sagemaker") -> AsyncIterator[Any]:
+        yield client
+
+    monkeypatch.setattr(triggers, "shared_client", fake_open)
+
+    async def finish_all() -> None:
+        await asyncio.sleep(1.5)
+        for name in names:
+            client.states[name] = ("Completed", "Completed")
+
+    async def first(name: str) -> Any:
+        trigger = SageMakerTrainingTrigger(
+            job_name=name,
+            deadline=time.time() + 20,
+            check_interval=0.5,
+            aws_conn_id=None,
+            region_name="us-east-1",
+            print_log=False,
+        )
+        return [e.payload async for e in trigger.run()]
+
+    ender = asyncio.ensure_future(finish_all())
+    results = await asyncio.gather(*(first(name) for name in names))
+    await ender
+    assert all(r[0]["status"] == "success" for r in results)
+    assert client.count("list_training_jobs") == 1
+    times = sorted(first_describe.values())
+    assert len(times) == len(names)
+    # Spread over the 0.5 s interval again, not all at the moment the sweep gave up.
+    assert times[-1] - times[0] > 0.15, times
