@@ -47,6 +47,8 @@ def summarize(scenario: Scenario, result: dict[str, Any]) -> dict[str, Any]:
         "describes": int(calls.get(DESCRIBE, 0)),
         "list_calls": int(calls.get(LIST, 0)),
         "cpu_ms_per_poll": 1000 * result["cpu_seconds"] / total if total else None,
+        "cpu_ms_per_job": 1000 * result["cpu_seconds"] / scenario.n,
+        "requests_per_job": (calls.get(DESCRIBE, 0) + calls.get(LIST, 0)) / scenario.n,
         "expected_polls": scenario.expected_polls,
         "polls_min": min(polls, default=0),
         "polls_median": percentile([float(p) for p in polls], 0.5),

@@ -19,6 +19,7 @@ _COLUMNS = (
     ("RSS+ MB", "{rss_growth_mb:.1f}"),
     ("CPU s", "{cpu_seconds:.2f}"),
     ("ms/poll", "{cpu_ms_per_poll}"),
+    ("ms/job", "{cpu_ms_per_job:.1f}"),
     ("describes/lists", "{describes}/{list_calls}"),
     ("polls/job min/med/max (exp)", "{polls}"),
     ("in 10%", "{polls_within_10pct}"),
