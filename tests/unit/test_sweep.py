@@ -240,12 +240,12 @@ async def test_the_sweep_stops_below_ten_members_and_hands_polling_back() -> Non
         await board.leave(member)
 
 
-@pytest.mark.asyncio
-async def test_many_triggers_in_one_loop_share_sweeps_and_describe_only_the_ending(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    client = ListingClient()
-    names = [f"job-{i:03d}" for i in range(SWEEP_MIN_TRIGGERS * 2)]
+async def run_triggers(
+    monkeypatch: pytest.MonkeyPatch, client: ListingClient, count: int, interval: float
+) -> list[dict[str, Any]]:
+    """``count`` triggers on jobs of ``client`` in this loop, all jobs completing after three
+    intervals; each trigger's single event."""
+    names = [f"job-{i:03d}" for i in range(count)]
     for name in names:
         client.states[name] = ("InProgress", "Training")
 
@@ -256,32 +256,40 @@ async def test_many_triggers_in_one_loop_share_sweeps_and_describe_only_the_endi
     monkeypatch.setattr(triggers, "shared_client", fake_open)
 
     async def finish_all() -> None:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(interval * 3)
         for name in names:
             client.states[name] = ("Completed", "Completed")
 
-    trigger_list = [
-        SageMakerTrainingTrigger(
+    async def one(name: str) -> dict[str, Any]:
+        trigger = SageMakerTrainingTrigger(
             job_name=name,
             deadline=time.time() + 20,
-            check_interval=0.1,
+            check_interval=interval,
             aws_conn_id=None,
             region_name="us-east-1",
             print_log=False,
         )
-        for name in names
-    ]
-
-    async def first(trigger: SageMakerTrainingTrigger) -> Any:
-        return [e.payload async for e in trigger.run()]
+        events = [e.payload async for e in trigger.run()]
+        assert len(events) == 1, "the trigger must fire exactly one event"
+        return events[0]
 
     ender = asyncio.ensure_future(finish_all())
-    results = await asyncio.gather(*(first(t) for t in trigger_list))
+    events = await asyncio.gather(*(one(name) for name in names))
     await ender
-    assert all(len(r) == 1 and r[0]["status"] == "success" for r in results)
+    return events
+
+
+@pytest.mark.asyncio
+async def test_many_triggers_in_one_loop_share_sweeps_and_describe_only_the_ending(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    client = ListingClient()
+    count = SWEEP_MIN_TRIGGERS * 2
+    events = await run_triggers(monkeypatch, client, count, interval=0.15)
+    assert [e["status"] for e in events] == ["success"] * count
     # A few triggers may poll their own job before the sweep starts; after that only the
     # jobs that ended are described, once each.
-    assert client.count("describe_training_job") <= len(names) + SWEEP_MIN_TRIGGERS
+    assert client.count("describe_training_job") <= count + SWEEP_MIN_TRIGGERS
     assert client.count("list_training_jobs") >= 3
     assert client.sweeps == {}
 
@@ -292,9 +300,6 @@ async def test_triggers_handed_back_spread_their_own_polls_again(
 ) -> None:
     client = ListingClient()
     client.list_errors = [client_error("AccessDeniedException", "ListTrainingJobs")]
-    names = [f"job-{i:03d}" for i in range(SWEEP_MIN_TRIGGERS)]
-    for name in names:
-        client.states[name] = ("InProgress", "Training")
     first_describe: dict[str, float] = {}
     plain_call = client.call
 
@@ -304,35 +309,10 @@ async def test_triggers_handed_back_spread_their_own_polls_again(
         return await plain_call(operation, **kwargs)
 
     client.call = call  # type: ignore[method-assign]
-
-    @asynccontextmanager
-    async def fake_open(settings: Any, service: str = "sagemaker") -> AsyncIterator[Any]:
-        yield client
-
-    monkeypatch.setattr(triggers, "shared_client", fake_open)
-
-    async def finish_all() -> None:
-        await asyncio.sleep(1.5)
-        for name in names:
-            client.states[name] = ("Completed", "Completed")
-
-    async def first(name: str) -> Any:
-        trigger = SageMakerTrainingTrigger(
-            job_name=name,
-            deadline=time.time() + 20,
-            check_interval=0.5,
-            aws_conn_id=None,
-            region_name="us-east-1",
-            print_log=False,
-        )
-        return [e.payload async for e in trigger.run()]
-
-    ender = asyncio.ensure_future(finish_all())
-    results = await asyncio.gather(*(first(name) for name in names))
-    await ender
-    assert all(r[0]["status"] == "success" for r in results)
+    events = await run_triggers(monkeypatch, client, SWEEP_MIN_TRIGGERS, interval=0.5)
+    assert [e["status"] for e in events] == ["success"] * SWEEP_MIN_TRIGGERS
     assert client.count("list_training_jobs") == 1
     times = sorted(first_describe.values())
-    assert len(times) == len(names)
+    assert len(times) == SWEEP_MIN_TRIGGERS
     # Spread over the 0.5 s interval again, not all at the moment the sweep gave up.
     assert times[-1] - times[0] > 0.15, times
