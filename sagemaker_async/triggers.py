@@ -24,6 +24,8 @@ from sagemaker_async.pacing import PollSchedule
 from sagemaker_async.pool import SharedClient, shared_client
 from sagemaker_async.sweep import Member, StatusSweep, sweep_for
 
+#: A wake-up this much (seconds) before a poll was due is early, not the poll's timer.
+_EARLY = 0.001
 #: Bound for the stop request in ``on_kill``, well under ``[triggerer] on_kill_timeout`` (30 s).
 STOP_TIMEOUT = 10.0
 
@@ -191,13 +193,18 @@ class SageMakerTrainingTrigger(BaseTrigger):
             try:
                 summary = await sweep.next_read(member, min(due, watch.remaining()))
             except TimeoutError:
-                if watch.remaining() <= 0 or not (swept or sweep.sweeping):
+                if watch.remaining() <= 0:
                     return None
-                if swept and not sweep.sweeping:
+                if sweep.sweeping:
+                    continue
+                if swept:
                     # Polling is handed back to every trigger of the sweep at once: spread
                     # their first own polls again.
                     schedule.start(self.check_interval)
-                continue
+                    continue
+                if schedule.due - schedule.clock() > _EARLY:
+                    continue  # woken by a sweep that stopped before this poll was due
+                return None
             if summary is None:
                 schedule.restart()  # if polling falls back to this trigger, count from now
             return summary

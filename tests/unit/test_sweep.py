@@ -309,10 +309,12 @@ async def test_triggers_handed_back_spread_their_own_polls_again(
         return await plain_call(operation, **kwargs)
 
     client.call = call  # type: ignore[method-assign]
-    events = await run_triggers(monkeypatch, client, SWEEP_MIN_TRIGGERS, interval=0.5)
+    events = await run_triggers(monkeypatch, client, SWEEP_MIN_TRIGGERS, interval=1.0)
     assert [e["status"] for e in events] == ["success"] * SWEEP_MIN_TRIGGERS
     assert client.count("list_training_jobs") == 1
     times = sorted(first_describe.values())
     assert len(times) == SWEEP_MIN_TRIGGERS
-    # Spread over the 0.5 s interval again, not all at the moment the sweep gave up.
-    assert times[-1] - times[0] > 0.15, times
+    # Spread over the interval's four 0.25 s poll slots again, not all at the moment the
+    # sweep gave up (then 19 or 20 would describe at once).
+    together = [t for t in times if t - times[0] < 0.01]
+    assert len(together) <= 12 and times[-1] - times[0] > 0.2, times
