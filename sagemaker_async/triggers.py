@@ -200,7 +200,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
                 if swept:
                     # Polling is handed back to every trigger of the sweep at once: spread
                     # their first own polls again.
-                    schedule.start(self.check_interval)
+                    schedule.start(min(self.check_interval, watch.remaining()))
                     continue
                 if schedule.due - schedule.clock() > _EARLY:
                     continue  # woken by a sweep that stopped before this poll was due
