@@ -254,8 +254,13 @@ def configured_max_rps() -> float | None:
     return value if value > 0 else None
 
 
-class shared_client:
-    """Borrow the running loop's shared client for ``settings`` for an ``async with`` block.
+def shared_client(settings: AwsSettings, service: str = "sagemaker") -> ClientLease:
+    """Borrow the running loop's shared client for ``settings``: ``async with`` the result."""
+    return ClientLease(settings, service)
+
+
+class ClientLease:
+    """One borrowing of a shared client, for an ``async with`` block.
 
     A class, not a generator-based context manager: a waiting trigger holds its lease for
     hours, and each object it holds lengthens the loop's full garbage collections.

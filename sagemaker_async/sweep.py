@@ -61,6 +61,8 @@ class Member:
 
     watch: JobWatch
     news: asyncio.Future[Any] | None = None
+    #: Whether the member waits on the sweep (else on its own poll's timer).
+    on_sweep: bool = False
 
     def wants(self, summary: dict[str, Any] | None) -> bool:
         """Whether a sweep's finding is news: the job is unlisted, or its status moved."""
@@ -130,6 +132,7 @@ class StatusSweep:
         """
         loop = asyncio.get_running_loop()
         news = member.news = loop.create_future()
+        member.on_sweep = self.sweeping
         # A bare timer rather than asyncio.wait / wait_for: thousands of triggers wait here
         # at once, and every object each holds lengthens the full garbage collections.
         timer = loop.call_later(max(timeout, 0.0), _expire, news, context=self._timers)
@@ -229,9 +232,10 @@ class StatusSweep:
                 await asyncio.sleep(0)  # let the woken ones run before waking more
 
     def _hand_back(self) -> None:
-        """The sweep stopped: every waiting member polls its own job again."""
+        """The sweep stopped: every member that waited on it polls its own job again (those
+        waiting for their own poll's time keep waiting)."""
         for member in self.members:
-            if member.news is not None and not member.news.done():
+            if member.on_sweep and member.news is not None and not member.news.done():
                 member.news.set_result(_HANDED_BACK)
 
 

@@ -24,8 +24,6 @@ from sagemaker_async.pacing import PollSchedule
 from sagemaker_async.pool import SharedClient, shared_client
 from sagemaker_async.sweep import Member, StatusSweep, sweep_for
 
-#: A wake-up this much (seconds) before a poll was due is early, not the poll's timer.
-_EARLY = 0.001
 #: Bound for the stop request in ``on_kill``, well under ``[triggerer] on_kill_timeout`` (30 s).
 STOP_TIMEOUT = 10.0
 
@@ -202,8 +200,6 @@ class SageMakerTrainingTrigger(BaseTrigger):
                     # their first own polls again.
                     schedule.start(min(self.check_interval, watch.remaining()))
                     continue
-                if schedule.due - schedule.clock() > _EARLY:
-                    continue  # woken by a sweep that stopped before this poll was due
                 return None
             if summary is None:
                 schedule.restart()  # if polling falls back to this trigger, count from now

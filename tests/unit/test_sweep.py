@@ -66,6 +66,11 @@ def watches(client: ListingClient, count: int, secondary: str = "Training") -> l
     return made
 
 
+async def leave_all(board: StatusSweep, members: list[Any]) -> None:
+    for member in members:
+        await board.leave(member)
+
+
 async def reads(board: StatusSweep, members: list[Any], timeout: float) -> list[Any]:
     """Each member's next read: a summary, ``None`` (describe it) or "timeout"."""
 
@@ -86,8 +91,7 @@ async def test_few_triggers_do_not_sweep() -> None:
     assert not board.sweeping
     assert await reads(board, members, 0.2) == ["timeout"] * len(members)
     assert client.count("list_training_jobs") == 0
-    for member in members:
-        await board.leave(member)
+    await leave_all(board, members)
 
 
 @pytest.mark.asyncio
@@ -111,8 +115,7 @@ async def test_members_hear_only_of_their_own_changes() -> None:
     assert found[200] is None, "a job no longer listed must be described"
     assert all(r == "timeout" for i, r in enumerate(found) if i not in (7, 200))
     assert client.count("describe_training_job") == 0
-    for member in members:
-        await board.leave(member)
+    await leave_all(board, members)
 
 
 @pytest.mark.asyncio
@@ -133,8 +136,7 @@ async def test_first_read_comes_from_the_sweep_and_late_joiners_wait_for_the_nex
     # Not told "unlisted" by a listing that began before it joined: it hears from the next.
     (late_read,) = await reads(board, [late], 0.5)
     assert late_read is not None and late_read["TrainingJobName"] == "late"
-    for member in [*members, late]:
-        await board.leave(member)
+    await leave_all(board, [*members, late])
 
 
 @pytest.mark.asyncio
@@ -145,8 +147,7 @@ async def test_last_member_out_stops_the_sweep_and_frees_the_client() -> None:
     members = [board.join(w) for w in jobs]
     assert board is client.sweeps[0.05] and board.sweeping
     await asyncio.sleep(0.12)
-    for member in members:
-        await board.leave(member)
+    await leave_all(board, members)
     assert client.sweeps == {}
     assert not board.sweeping
     listed = client.count("list_training_jobs")
@@ -182,8 +183,7 @@ async def test_a_final_listing_error_hands_polling_back_to_each_trigger(
     assert named in caplog.text
     late = board.join(JobWatch("late", time.time() + 60))
     assert not board.sweeping, "a failed sweep must not start again at once"
-    for member in [*members, late]:
-        await board.leave(member)
+    await leave_all(board, [*members, late])
 
 
 @pytest.mark.asyncio
@@ -218,8 +218,7 @@ async def test_while_listing_keeps_failing_members_describe_every_few_intervals(
     found = await reads(board, members, 1.0)
     assert found == [None] * SWEEP_MIN_TRIGGERS, "stale: each must describe its own job"
     assert board.sweeping, "transient errors do not stop the sweep"
-    for member in members:
-        await board.leave(member)
+    await leave_all(board, members)
 
 
 @pytest.mark.asyncio
@@ -227,8 +226,7 @@ async def test_the_sweep_stops_below_ten_members_and_hands_polling_back() -> Non
     client = ListingClient()
     board = StatusSweep(client, 0.05)  # type: ignore[arg-type]
     members = [board.join(w) for w in watches(client, SWEEP_MIN_TRIGGERS)]
-    for member in members[: SWEEP_MIN_TRIGGERS - sweep.SWEEP_STOP_BELOW]:
-        await board.leave(member)
+    await leave_all(board, members[: SWEEP_MIN_TRIGGERS - sweep.SWEEP_STOP_BELOW])
     assert board.sweeping, "between ten and twenty members a running sweep goes on"
     staying = members[SWEEP_MIN_TRIGGERS - sweep.SWEEP_STOP_BELOW :]
     waiting = asyncio.ensure_future(reads(board, staying[1:], 5.0))
@@ -236,8 +234,7 @@ async def test_the_sweep_stops_below_ten_members_and_hands_polling_back() -> Non
     await board.leave(staying[0])
     assert not board.sweeping
     assert await waiting == ["timeout"] * (sweep.SWEEP_STOP_BELOW - 1)
-    for member in staying[1:]:
-        await board.leave(member)
+    await leave_all(board, staying[1:])
 
 
 async def run_triggers(
