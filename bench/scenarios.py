@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 #: Kinds of scenario; the targets are attached to the kind, not to a particular N.
 CURVE, SCALE, HUGE, STORM, LOGS = "curve", "scale", "huge", "storm", "logs"
-#: A reference, not a target: the same jobs polled by bare aiobotocore calls (``impl`` "bare").
+#: References, not targets: the same jobs polled by bare aiobotocore calls (``impl`` "bare"),
+#: or followed by triggers that only sleep until their job's end (``impl`` "idle").
 FLOOR = "floor"
 
 
@@ -64,6 +65,7 @@ def full_run() -> list[Scenario]:
         Scenario(SCALE, "ours", 1000, interval=10, duration=40),
         Scenario(FLOOR, "bare", 1000, interval=10, duration=40),
         Scenario(HUGE, "ours", 10000, interval=60, duration=120),
+        Scenario(FLOOR, "idle", 10000, interval=60, duration=120),
         Scenario(STORM, "ours", 300, interval=5, duration=90, storm=Storm(start=20, length=30)),
         Scenario(LOGS, "ours", 500, interval=10, duration=40, print_log=True),
     ]
@@ -82,6 +84,7 @@ def quick_run() -> list[Scenario]:
         Scenario(SCALE, "ours", 60, interval=2, duration=6),
         Scenario(FLOOR, "bare", 60, interval=2, duration=6),
         Scenario(HUGE, "ours", 200, interval=3, duration=6),
+        Scenario(FLOOR, "idle", 200, interval=3, duration=6),
         Scenario(STORM, "ours", 40, interval=1, duration=16, storm=Storm(start=4, length=5)),
         Scenario(LOGS, "ours", 30, interval=2, duration=6, print_log=True),
     ]

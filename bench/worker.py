@@ -34,7 +34,7 @@ RSS_LIMIT = 8 * 1024**3
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--impl", choices=("ours", "amazon", "bare"), required=True)
+    parser.add_argument("--impl", choices=("ours", "amazon", "bare", "idle"), required=True)
     parser.add_argument("--n", type=int, required=True, help="concurrent triggers")
     parser.add_argument("--interval", type=float, required=True, help="seconds between polls")
     parser.add_argument("--duration", type=float, required=True, help="seconds jobs run")
@@ -125,6 +125,28 @@ class BareDescribeLoop:
         return cls._client
 
 
+def idle_trigger_class() -> type:
+    """Not a poller: a trigger that sleeps until its job's planned end and fires, making no
+    request at all. What any trigger costs a loop just by existing (its task, coroutines,
+    one timer), and so the least lag and memory the worker can show at a given N. (Built
+    here, not at import: Airflow is imported only once the environment is set.)"""
+    from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+    class IdleTrigger(BaseTrigger):
+        def __init__(self, job_name: str, ends_at: float) -> None:
+            super().__init__()
+            self.job_name, self.ends_at = job_name, ends_at
+
+        def serialize(self) -> tuple[str, dict[str, Any]]:
+            return "bench.worker.IdleTrigger", {"job_name": self.job_name, "ends_at": self.ends_at}
+
+        async def run(self) -> Any:
+            await asyncio.sleep(max(0.0, self.ends_at - time.time()))
+            yield TriggerEvent({"status": "success", "job_name": self.job_name})
+
+    return IdleTrigger
+
+
 def _bare_client(endpoint: str) -> Any:
     from aiobotocore.config import AioConfig
     from aiobotocore.session import AioSession
@@ -146,6 +168,9 @@ def trigger_factory(
     """How to build one trigger of ``impl`` for a job; both get a budget of 3x the duration."""
     if impl == "bare":
         return lambda job_name: BareDescribeLoop(job_name, interval, endpoint)
+    if impl == "idle":
+        idle = idle_trigger_class()
+        return lambda job_name: idle(job_name, time.time() + duration)
     if impl == "ours":
         from sagemaker_async.triggers import SageMakerTrainingTrigger
 
@@ -294,6 +319,8 @@ async def measure(args: argparse.Namespace, results: IO[str]) -> None:
         "lag_max_outside_full_gc": lag.max_outside(collections.full),
         "gc_full_count": len(collections.full),
         "gc_full_max": collections.full_max,
+        # When each full collection began (seconds into the run) and how long it took.
+        "gc_full_spans": [[start - wall0, end - start] for start, end in collections.full],
         "gc_young_max": collections.young_max,
         "aborted": "RSS above the guard limit" if aborted else None,
         "events": {name: list(outcome) for name, outcome in outcomes.items()},

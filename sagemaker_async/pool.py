@@ -83,6 +83,13 @@ class SharedClient:
     pacer: Pacer
     loop: asyncio.AbstractEventLoop
     closer: AsyncExitStack = field(repr=False)
+    #: Calls in flight at once, as many as the client has connections. Callers beyond that
+    #: wait here holding next to nothing, not as built and signed requests queued for a
+    #: connection: a sweep can find thousands of jobs ended at once, and every object those
+    #: requests hold would lengthen the loop's full garbage collections.
+    slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(DEFAULT_MAX_CONNECTIONS), repr=False
+    )
     #: The status sweeps of this client's users, per check interval.
     sweeps: dict[float, StatusSweep] = field(default_factory=dict, repr=False)
 
@@ -93,13 +100,14 @@ class SharedClient:
         """Call ``operation`` when the pacer allows; tell the pacer about throttling."""
         if asyncio.get_running_loop() is not self.loop:
             raise RuntimeError("a pooled client was used from an event loop that did not create it")
-        await self.pacer.wait_turn()
-        try:
-            result = await getattr(self.client, operation)(**kwargs)
-        except ClientError as exc:
-            if errors.error_code(exc) in errors.THROTTLING_CODES:
-                self.pacer.throttled()
-            raise
+        async with self.slots:
+            await self.pacer.wait_turn()
+            try:
+                result = await getattr(self.client, operation)(**kwargs)
+            except ClientError as exc:
+                if errors.error_code(exc) in errors.THROTTLING_CODES:
+                    self.pacer.throttled()
+                raise
         self.pacer.succeeded()
         return result
 
@@ -151,7 +159,10 @@ class ClientPool:
 
     async def _build(self, settings: AwsSettings, service: str) -> SharedClient:
         closer, client = await asyncio.to_thread(_build_client, settings, service)
-        return SharedClient(client, Pacer(self.max_rps), asyncio.get_running_loop(), closer)
+        slots = asyncio.Semaphore(client.meta.config.max_pool_connections)
+        return SharedClient(
+            client, Pacer(self.max_rps), asyncio.get_running_loop(), closer, slots=slots
+        )
 
 
 def _build_client(settings: AwsSettings, service: str) -> tuple[AsyncExitStack, Any]:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,6 +23,9 @@ from sagemaker_async.logtail import LogFollower
 from sagemaker_async.pacing import PollSchedule
 from sagemaker_async.pool import SharedClient, shared_client
 from sagemaker_async.sweep import Member, StatusSweep, sweep_for
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import Logger
 
 #: Bound for the stop request in ``on_kill``, well under ``[triggerer] on_kill_timeout`` (30 s).
 STOP_TIMEOUT = 10.0
@@ -70,6 +73,13 @@ class SageMakerTrainingTrigger(BaseTrigger):
         self.botocore_config = botocore_config
         self.print_log = print_log
         self.cancel_on_kill = cancel_on_kill
+
+    @property
+    def log(self) -> Logger:
+        """One logger per trigger class, not per trigger: a triggerer holds thousands of
+        triggers, and each logger's objects would lengthen its full garbage collections.
+        (The triggerer routes lines to each task's log by context, not by logger.)"""
+        return type(self).logger()
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (

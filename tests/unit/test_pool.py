@@ -160,6 +160,30 @@ async def test_configured_rate_cap_reaches_the_pacer(monkeypatch: pytest.MonkeyP
     await pool.release(SETTINGS)
 
 
+@pytest.mark.asyncio
+async def test_calls_beyond_the_connection_count_wait_before_building_a_request() -> None:
+    pool = ClientPool()
+    settings = replace(SETTINGS, botocore_config={"max_pool_connections": 3})
+    shared = await pool.acquire(settings)
+    in_flight, most = 0, 0
+
+    async def describe(**kwargs: Any) -> dict[str, Any]:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        return {"TrainingJobName": kwargs["TrainingJobName"]}
+
+    shared.client.describe_training_job = describe  # stands in for the HTTP call
+    answers = await asyncio.gather(
+        *(shared.call("describe_training_job", TrainingJobName=f"j{i}") for i in range(20))
+    )
+    assert [a["TrainingJobName"] for a in answers] == [f"j{i}" for i in range(20)]
+    assert most == 3
+    await pool.release(settings)
+
+
 @pytest.mark.parametrize(
     "value", [1764233000, 1764233000.125, "2025-11-27T08:43:20.125Z", "2025-11-27T08:43:20+02:00"]
 )

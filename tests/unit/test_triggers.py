@@ -73,6 +73,12 @@ def test_serialized_kwargs_hold_no_credentials() -> None:
     assert forbidden.isdisjoint(kwargs)
 
 
+def test_triggers_share_their_class_logger() -> None:
+    first, second = make_trigger(job_name="a"), make_trigger(job_name="b")
+    assert first.log is second.log
+    assert first.log is SageMakerTrainingTrigger.logger()
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("final", "reason", "status"),
