@@ -105,10 +105,10 @@ class PollSchedule:
     about a third more CPU per poll.
 
     :param interval: seconds between polls.
-    :param clock: the event loop's clock.
+    :param clock: monotonic seconds (the default event loop's clock; replaceable in tests).
     """
 
-    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = interval
         self.clock = clock
         self.slot = interval / max(1, round(interval / POLL_SLOT))

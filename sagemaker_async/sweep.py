@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import enum
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from sagemaker_async import errors
 from sagemaker_async.events import JobWatch
@@ -47,22 +48,41 @@ STALE_INTERVALS = 3
 #: starts again for this many intervals.
 RETRY_AFTER_INTERVALS = 10
 
-_HANDED_BACK: Any = object()  # next_read's waiter was woken because polling is handed back
+
+class Quiet(enum.Enum):
+    """A read without news: its time ran out, or the sweep stopped and hands polling back."""
+
+    NO_NEWS = "no news"
 
 
-def _expire(news: asyncio.Future[Any]) -> None:
-    if not news.done():
-        news.set_result(_HANDED_BACK)
+NO_NEWS = Quiet.NO_NEWS
+#: A read's result: the job's summary, ``None`` (describe the job now) or :data:`NO_NEWS`.
+Finding: TypeAlias = "dict[str, Any] | Literal[Quiet.NO_NEWS] | None"
 
 
 @dataclass(eq=False)
 class Member:
-    """One trigger's place in a sweep: its job's watch and what it is waiting for."""
+    """One trigger's place in a sweep: its job's watch and the read it waits on, if any."""
 
     watch: JobWatch
-    news: asyncio.Future[Any] | None = None
+    news: asyncio.Future[Finding] | None = None
+    timer: asyncio.TimerHandle | None = None
     #: Whether the member waits on the sweep (else on its own poll's timer).
     on_sweep: bool = False
+
+    def expire(self) -> None:
+        """The read's time ran out (a timer's callback: one without arguments needs no
+        arguments tuple, one object fewer per waiting trigger)."""
+        self.settle(NO_NEWS)
+
+    def settle(self, finding: Finding) -> None:
+        """End the pending read (if any) with ``finding``, and its timer."""
+        news, timer = self.news, self.timer
+        self.news = self.timer = None
+        if timer is not None:
+            timer.cancel()
+        if news is not None and not news.done():
+            news.set_result(finding)
 
     def wants(self, summary: dict[str, Any] | None) -> bool:
         """Whether a sweep's finding is news: the job is unlisted, or its status moved."""
@@ -114,6 +134,7 @@ class StatusSweep:
         """Forget ``member``. Below :data:`SWEEP_STOP_BELOW` members the sweep stops (the
         last one out so stops it before the client may close) and hands polling back."""
         self.members.discard(member)
+        member.settle(NO_NEWS)  # a cancelled reader leaves its timer behind
         if not self.members and self.client.sweeps.get(self.interval) is self:
             del self.client.sweeps[self.interval]
         if self._task is None or len(self.members) >= SWEEP_STOP_BELOW:
@@ -123,27 +144,22 @@ class StatusSweep:
         await asyncio.wait({task})
         self._hand_back()
 
-    async def next_read(self, member: Member, timeout: float) -> dict[str, Any] | None:
-        """Wait for news of the member's job, at most ``timeout`` seconds.
+    def next_read(self, member: Member, timeout: float) -> asyncio.Future[Finding]:
+        """Wait for news of the member's job, at most ``timeout`` seconds: await the result.
 
-        :return: the job's summary (first seen, or its status moved), or ``None``: describe
-            the job now (it is not listed, or listing has been failing for a while).
-        :raises TimeoutError: no news within ``timeout``, or the sweep stopped.
+        It is the job's summary (first seen, or its status moved); ``None``: describe the
+        job now (it is not listed, or listing has been failing for a while); or
+        :data:`NO_NEWS` when the time ran out or the sweep stopped.
         """
+        # A future and a bare timer rather than a coroutine around asyncio.wait_for:
+        # thousands of triggers wait here at once, and every object each holds lengthens
+        # the loop's full garbage collections. Whoever ends the read (the sweep, the timer,
+        # leave()) drops the timer.
         loop = asyncio.get_running_loop()
         news = member.news = loop.create_future()
         member.on_sweep = self.sweeping
-        # A bare timer rather than asyncio.wait / wait_for: thousands of triggers wait here
-        # at once, and every object each holds lengthens the full garbage collections.
-        timer = loop.call_later(max(timeout, 0.0), _expire, news, context=self._timers)
-        try:
-            finding = await news
-        finally:
-            member.news = None
-            timer.cancel()
-        if finding is _HANDED_BACK:
-            raise TimeoutError
-        return cast("dict[str, Any] | None", finding)
+        member.timer = loop.call_later(max(timeout, 0.0), member.expire, context=self._timers)
+        return news
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -220,13 +236,12 @@ class StatusSweep:
         self._last_told = asyncio.get_running_loop().time()
         woken = 0
         for member in list(self.members):
-            news = member.news
-            if news is None or news.done() or member.watch.job_name not in names:
+            if member.news is None or member.watch.job_name not in names:
                 continue
             finding = None if stale else listed.get(member.watch.job_name)
             if not stale and not member.wants(finding):
                 continue
-            news.set_result(finding)
+            member.settle(finding)
             woken += 1
             if woken % WAKE_BATCH == 0:
                 await asyncio.sleep(0)  # let the woken ones run before waking more
@@ -235,8 +250,8 @@ class StatusSweep:
         """The sweep stopped: every member that waited on it polls its own job again (those
         waiting for their own poll's time keep waiting)."""
         for member in self.members:
-            if member.on_sweep and member.news is not None and not member.news.done():
-                member.news.set_result(_HANDED_BACK)
+            if member.on_sweep:
+                member.settle(NO_NEWS)
 
 
 def sweep_for(client: SharedClient, interval: float) -> StatusSweep:

@@ -21,8 +21,8 @@ from sagemaker_async.connection import (
 from sagemaker_async.events import JobWatch
 from sagemaker_async.logtail import LogFollower
 from sagemaker_async.pacing import PollSchedule
-from sagemaker_async.pool import SharedClient, shared_client
-from sagemaker_async.sweep import Member, StatusSweep, sweep_for
+from sagemaker_async.pool import SharedClient, pool_for_running_loop, shared_client
+from sagemaker_async.sweep import NO_NEWS, Member, StatusSweep, sweep_for
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
@@ -99,7 +99,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         watch = JobWatch(self.job_name, self.deadline)
-        schedule = PollSchedule(self.check_interval, asyncio.get_running_loop().time)
+        schedule = PollSchedule(self.check_interval)
         # Triggers deferred together would otherwise poll in lock step: a thousand of them
         # in one loop iteration stall the loop. Spread the first polls over the first
         # interval (unless a sweep reads the job's status, see sagemaker_async.sweep).
@@ -111,11 +111,19 @@ class SageMakerTrainingTrigger(BaseTrigger):
             max(watch.remaining(), 0.0),
         )
         try:
-            async with shared_client(await self._settings()) as client:
+            # try/finally rather than ``async with shared_client(...)``: a lease object and
+            # its bound __aexit__ held by each of thousands of waiting triggers lengthen the
+            # loop's full garbage collections.
+            settings = await self._settings()
+            pool = pool_for_running_loop()
+            client = await pool.acquire(settings)
+            try:
                 if self.print_log:
                     event = await self._wait_showing_logs(client, watch, schedule)
                 else:
                     event = await self._wait(client, watch, schedule)
+            finally:
+                await pool.release(settings)
         except (ConnectionNotFoundError, InvalidSettingsError, BotoCoreError, ClientError) as exc:
             event = watch.error_event(errors.describe_failure(exc))
         except Exception as exc:  # e.g. aiobotocore's RuntimeError for still-expired credentials
@@ -198,22 +206,20 @@ class SageMakerTrainingTrigger(BaseTrigger):
         while True:
             swept = sweep.sweeping
             due = watch.remaining() if swept else schedule.due - schedule.clock()
-            try:
-                summary = await sweep.next_read(member, min(due, watch.remaining()))
-            except TimeoutError:
-                if watch.remaining() <= 0:
-                    return None
-                if sweep.sweeping:
-                    continue
-                if swept:
-                    # Polling is handed back to every trigger of the sweep at once: spread
-                    # their first own polls again.
-                    schedule.start(min(self.check_interval, watch.remaining()))
-                    continue
+            finding = await sweep.next_read(member, min(due, watch.remaining()))
+            if finding is not NO_NEWS:
+                if finding is None:
+                    schedule.restart()  # if polling falls back to this trigger, count from now
+                return finding
+            if watch.remaining() <= 0:
                 return None
-            if summary is None:
-                schedule.restart()  # if polling falls back to this trigger, count from now
-            return summary
+            if sweep.sweeping:
+                continue
+            if not swept:
+                return None
+            # Polling is handed back to every trigger of the sweep at once: spread their
+            # first own polls again.
+            schedule.start(min(self.check_interval, watch.remaining()))
 
     async def _poll(
         self,

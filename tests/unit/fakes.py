@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from botocore.exceptions import ClientError
 
+from sagemaker_async import triggers
 from sagemaker_async.ownership import identity_tags
 from sagemaker_async.testing.requests import training_request
 
@@ -21,6 +25,32 @@ def client_error(code: str, operation: str, status: int = 400) -> ClientError:
         },
         operation,
     )
+
+
+class FakePool:
+    """Stands in for the event loop's client pool: every connection and service get
+    ``client``."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    async def acquire(self, settings: Any, service: str = "sagemaker") -> Any:
+        return self.client
+
+    async def release(self, settings: Any, service: str = "sagemaker") -> None:
+        return None
+
+
+def route_triggers_to(monkeypatch: pytest.MonkeyPatch, client: Any) -> None:
+    """Every client the trigger module borrows (from the pool or ``shared_client``) is
+    ``client``."""
+
+    @asynccontextmanager
+    async def fake_open(settings: Any, service: str = "sagemaker") -> AsyncIterator[Any]:
+        yield client
+
+    monkeypatch.setattr(triggers, "shared_client", fake_open)
+    monkeypatch.setattr(triggers, "pool_for_running_loop", lambda: FakePool(client))
 
 
 class FakeSageMaker:

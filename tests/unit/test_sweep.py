@@ -3,17 +3,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
-from sagemaker_async import sweep, triggers
+from sagemaker_async import sweep
 from sagemaker_async.events import JobWatch
 from sagemaker_async.sweep import SWEEP_MIN_TRIGGERS, StatusSweep, sweep_for
 from sagemaker_async.triggers import SageMakerTrainingTrigger
-from tests.unit.fakes import client_error
+from tests.unit.fakes import client_error, route_triggers_to
 
 
 class ListingClient:
@@ -75,10 +73,8 @@ async def reads(board: StatusSweep, members: list[Any], timeout: float) -> list[
     """Each member's next read: a summary, ``None`` (describe it) or "timeout"."""
 
     async def one(member: Any) -> Any:
-        try:
-            return await board.next_read(member, timeout)
-        except TimeoutError:
-            return "timeout"
+        finding = await board.next_read(member, timeout)
+        return "timeout" if finding is sweep.NO_NEWS else finding
 
     return await asyncio.gather(*(one(m) for m in members))
 
@@ -246,11 +242,7 @@ async def run_triggers(
     for name in names:
         client.states[name] = ("InProgress", "Training")
 
-    @asynccontextmanager
-    async def fake_open(settings: Any, service: str = "sagemaker") -> AsyncIterator[Any]:
-        yield client
-
-    monkeypatch.setattr(triggers, "shared_client", fake_open)
+    route_triggers_to(monkeypatch, client)
 
     async def finish_all() -> None:
         await asyncio.sleep(interval * 3)

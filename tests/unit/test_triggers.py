@@ -3,8 +3,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -12,7 +10,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from sagemaker_async import pacing, triggers
 from sagemaker_async.triggers import SageMakerTrainingTrigger
-from tests.unit.fakes import ScriptedAsyncClient, client_error
+from tests.unit.fakes import ScriptedAsyncClient, client_error, route_triggers_to
 
 
 def make_trigger(**overrides: Any) -> SageMakerTrainingTrigger:
@@ -33,11 +31,7 @@ def use_client(monkeypatch: pytest.MonkeyPatch):
     """Make the trigger talk to a scripted client instead of AWS."""
 
     def install(client: ScriptedAsyncClient) -> ScriptedAsyncClient:
-        @asynccontextmanager
-        async def fake_open(settings: Any, service: str = "sagemaker") -> AsyncIterator[Any]:
-            yield client
-
-        monkeypatch.setattr(triggers, "shared_client", fake_open)
+        route_triggers_to(monkeypatch, client)
         monkeypatch.setattr(triggers, "_retry_delay", lambda exc, failures: 0.01)
         return client
 
