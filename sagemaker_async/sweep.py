@@ -44,6 +44,9 @@ WAKE_BATCH = 25
 MAX_PAUSE_INTERVALS = 4
 #: While listing keeps failing, members describe their own jobs once per this many intervals.
 STALE_INTERVALS = 3
+#: The same while listing is throttled: a describe of every job asks AWS for far more than
+#: the listing does, so the members fall back to it only once throttling has lasted.
+THROTTLED_STALE_INTERVALS = 10
 #: After a final listing error (other than access denied, which is for good), no sweep
 #: starts again for this many intervals.
 RETRY_AFTER_INTERVALS = 10
@@ -193,8 +196,9 @@ class StatusSweep:
         A transient error (throttling among them) pauses the sweep for two, then four
         intervals before the same page is asked again: the request rate falls while AWS
         pushes back, and every page is read in the end. Meanwhile, every
-        :data:`STALE_INTERVALS` intervals without a complete sweep, members describe their
-        own jobs once. Final errors propagate.
+        :data:`STALE_INTERVALS` intervals without a complete sweep
+        (:data:`THROTTLED_STALE_INTERVALS` when throttled), members describe their own jobs
+        once. Final errors propagate.
         """
         names = {member.watch.job_name for member in self.members}
         listed: dict[str, dict[str, Any]] = {}
@@ -223,7 +227,9 @@ class StatusSweep:
         if self._failures == 1:
             log.warning("Listing training jobs failed transiently (%s); pausing the sweep", exc)
         loop = asyncio.get_running_loop()
-        if loop.time() - self._last_told >= STALE_INTERVALS * self.interval:
+        throttled = errors.error_code(exc) in errors.THROTTLING_CODES
+        stale_after = THROTTLED_STALE_INTERVALS if throttled else STALE_INTERVALS
+        if loop.time() - self._last_told >= stale_after * self.interval:
             await self._tell({m.watch.job_name for m in self.members}, {}, stale=True)
         await asyncio.sleep(self.interval * min(2**self._failures, MAX_PAUSE_INTERVALS))
 

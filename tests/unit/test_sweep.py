@@ -218,6 +218,21 @@ async def test_while_listing_keeps_failing_members_describe_every_few_intervals(
 
 
 @pytest.mark.asyncio
+async def test_while_listing_is_throttled_members_describe_only_once_it_has_lasted() -> None:
+    client = ListingClient()
+    client.list_errors = [client_error("ThrottlingException", "ListTrainingJobs")] * 100
+    board = StatusSweep(client, 0.1)  # type: ignore[arg-type]
+    members = [board.join(w) for w in watches(client, SWEEP_MIN_TRIGGERS)]
+    # Requests fail at 0, 0.2, 0.6, 1.0 s ... (pauses of 2, then 4 intervals). Eight
+    # intervals of throttling, and no member was told to describe: that would ask AWS for
+    # more, not less (other transient errors make them describe from 0.6 s on).
+    assert await reads(board, members, 0.8) == ["timeout"] * SWEEP_MIN_TRIGGERS
+    found = await reads(board, members, 2.0)
+    assert found == [None] * SWEEP_MIN_TRIGGERS, "once it lasts, each describes its own job"
+    await leave_all(board, members)
+
+
+@pytest.mark.asyncio
 async def test_the_sweep_stops_below_ten_members_and_hands_polling_back() -> None:
     client = ListingClient()
     board = StatusSweep(client, 0.05)  # type: ignore[arg-type]
