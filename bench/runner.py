@@ -174,6 +174,7 @@ class StormSchedule:
 
 def worker_argv(scenario: Scenario, endpoint: str, prefix: str) -> list[str]:
     flags = ["--print-log"] if scenario.print_log else []
+    flags += ["--freeze-after-start"] if scenario.freeze_after_start else []
     return [
         sys.executable,
         str(WORKER),
