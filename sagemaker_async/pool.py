@@ -159,10 +159,18 @@ class ClientPool:
 
     async def _build(self, settings: AwsSettings, service: str) -> SharedClient:
         closer, client = await asyncio.to_thread(_build_client, settings, service)
-        slots = asyncio.Semaphore(client.meta.config.max_pool_connections)
+        slots = asyncio.Semaphore(in_flight_cap(client.meta.config.max_pool_connections))
         return SharedClient(
             client, Pacer(self.max_rps), asyncio.get_running_loop(), closer, slots=slots
         )
+
+
+def in_flight_cap(max_pool_connections: object) -> int:
+    """Calls a shared client lets through at once: its connection count, or the default
+    when that is not a positive number (aiohttp reads 0 as "no limit")."""
+    if isinstance(max_pool_connections, int) and max_pool_connections > 0:
+        return max_pool_connections
+    return DEFAULT_MAX_CONNECTIONS
 
 
 def _build_client(settings: AwsSettings, service: str) -> tuple[AsyncExitStack, Any]:
@@ -273,8 +281,10 @@ def shared_client(settings: AwsSettings, service: str = "sagemaker") -> ClientLe
 class ClientLease:
     """One borrowing of a shared client, for an ``async with`` block.
 
-    A class, not a generator-based context manager: a waiting trigger holds its lease for
-    hours, and each object it holds lengthens the loop's full garbage collections.
+    A class, not a generator-based context manager: a trigger tailing logs holds its lease
+    for hours, and each object it holds lengthens the loop's full garbage collections. (A
+    trigger's own SageMaker client is borrowed with :meth:`ClientPool.acquire` and
+    :meth:`ClientPool.release`, which hold no object at all.)
 
     :param settings: the connection's settings.
     :param service: the AWS service of the client.

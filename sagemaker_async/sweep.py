@@ -73,9 +73,9 @@ class Member:
     #: Whether the member waits on the sweep (else on its own poll's timer).
     on_sweep: bool = False
 
-    def expire(self) -> None:
-        """The read's time ran out (a timer's callback: one without arguments needs no
-        arguments tuple, one object fewer per waiting trigger)."""
+    def __call__(self) -> None:
+        """The read's time ran out. The member is its own timer callback: a bound method
+        or an arguments tuple would be one more object per waiting trigger."""
         self.settle(NO_NEWS)
 
     def settle(self, finding: Finding) -> None:
@@ -158,10 +158,11 @@ class StatusSweep:
         # thousands of triggers wait here at once, and every object each holds lengthens
         # the loop's full garbage collections. Whoever ends the read (the sweep, the timer,
         # leave()) drops the timer.
+        member.settle(NO_NEWS)  # a read still pending ends here, with its timer
         loop = asyncio.get_running_loop()
         news = member.news = loop.create_future()
         member.on_sweep = self.sweeping
-        member.timer = loop.call_later(max(timeout, 0.0), member.expire, context=self._timers)
+        member.timer = loop.call_later(max(timeout, 0.0), member, context=self._timers)
         return news
 
     async def _run(self) -> None:

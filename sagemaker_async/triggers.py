@@ -79,7 +79,10 @@ class SageMakerTrainingTrigger(BaseTrigger):
         """One logger per trigger class, not per trigger: a triggerer holds thousands of
         triggers, and each logger's objects would lengthen its full garbage collections.
         (The triggerer routes lines to each task's log by context, not by logger.)"""
-        return type(self).logger()
+        cls = type(self)
+        if "_log" not in cls.__dict__:
+            cls._log = None  # a subclass gets its own, not the one it would inherit
+        return cls.logger()
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (

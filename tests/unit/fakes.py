@@ -33,24 +33,28 @@ class FakePool:
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self.acquired = self.released = 0
 
     async def acquire(self, settings: Any, service: str = "sagemaker") -> Any:
+        self.acquired += 1
         return self.client
 
     async def release(self, settings: Any, service: str = "sagemaker") -> None:
-        return None
+        self.released += 1
 
 
-def route_triggers_to(monkeypatch: pytest.MonkeyPatch, client: Any) -> None:
+def route_triggers_to(monkeypatch: pytest.MonkeyPatch, client: Any) -> FakePool:
     """Every client the trigger module borrows (from the pool or ``shared_client``) is
-    ``client``."""
+    ``client``; returns the pool, which counts its borrowings."""
 
     @asynccontextmanager
     async def fake_open(settings: Any, service: str = "sagemaker") -> AsyncIterator[Any]:
         yield client
 
+    pool = FakePool(client)
     monkeypatch.setattr(triggers, "shared_client", fake_open)
-    monkeypatch.setattr(triggers, "pool_for_running_loop", lambda: FakePool(client))
+    monkeypatch.setattr(triggers, "pool_for_running_loop", lambda: pool)
+    return pool
 
 
 class FakeSageMaker:

@@ -184,6 +184,13 @@ async def test_calls_beyond_the_connection_count_wait_before_building_a_request(
     await pool.release(settings)
 
 
+@pytest.mark.parametrize(("configured", "cap"), [(3, 3), (0, None), (None, None)])
+def test_in_flight_cap_follows_the_connection_count(configured: Any, cap: int | None) -> None:
+    # 0 means "no limit" to aiohttp; a semaphore of 0 would let no call through.
+    expected = pool_module.DEFAULT_MAX_CONNECTIONS if cap is None else cap
+    assert pool_module.in_flight_cap(configured) == expected
+
+
 @pytest.mark.parametrize(
     "value", [1764233000, 1764233000.125, "2025-11-27T08:43:20.125Z", "2025-11-27T08:43:20+02:00"]
 )

@@ -80,6 +80,23 @@ async def reads(board: StatusSweep, members: list[Any], timeout: float) -> list[
 
 
 @pytest.mark.asyncio
+async def test_a_cancelled_reader_leaves_no_timer_and_a_new_read_ends_the_old() -> None:
+    client = ListingClient()
+    board = StatusSweep(client, 0.05)  # type: ignore[arg-type]
+    (member,) = [board.join(w) for w in watches(client, 1)]
+    first = board.next_read(member, 60)
+    second = board.next_read(member, 60)
+    assert first.result() is sweep.NO_NEWS, "a new read ends the pending one"
+    timer = member.timer
+    reader = asyncio.ensure_future(asyncio.wait_for(second, 60))
+    await asyncio.sleep(0)
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    await board.leave(member)
+    assert member.timer is None and timer is not None and timer.cancelled()
+
+
+@pytest.mark.asyncio
 async def test_few_triggers_do_not_sweep() -> None:
     client = ListingClient()
     board = StatusSweep(client, 0.05)  # type: ignore[arg-type]

@@ -72,6 +72,13 @@ def test_triggers_share_their_class_logger() -> None:
     assert first.log is second.log
     assert first.log is SageMakerTrainingTrigger.logger()
 
+    class Subclass(SageMakerTrainingTrigger):
+        pass
+
+    third = Subclass(job_name="c", deadline=time.time() + 30)
+    assert third.log is not first.log, "a subclass logs under its own name"
+    assert third.log is Subclass(job_name="d", deadline=time.time() + 30).log
+
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
@@ -103,6 +110,27 @@ async def test_deadline_gives_timeout_event_naming_last_status(use_client) -> No
     event = await first_event(make_trigger(deadline=time.time() + 0.2, check_interval=0.05))
     assert event["status"] == "timeout"
     assert "job" in event["message"] and "InProgress (Training)" in event["message"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("ending", ["success", "error", "cancelled"])
+async def test_the_pooled_client_is_released_however_the_wait_ends(
+    monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    script: list[Any] = {
+        "success": ["Completed"],
+        "error": [client_error("AccessDeniedException", "DescribeTrainingJob")],
+        "cancelled": ["InProgress"],
+    }[ending]
+    pool = route_triggers_to(monkeypatch, ScriptedAsyncClient(script))
+    waiting = asyncio.ensure_future(first_event(make_trigger(check_interval=0.01)))
+    if ending == "cancelled":
+        await asyncio.sleep(0.1)
+        waiting.cancel()
+    done = await asyncio.gather(waiting, return_exceptions=True)
+    if ending != "cancelled":
+        assert done[0]["status"] == ending
+    assert (pool.acquired, pool.released) == (1, 1)
 
 
 class SlowClient(ScriptedAsyncClient):
