@@ -87,9 +87,7 @@ class SharedClient:
     #: wait here holding next to nothing, not as built and signed requests queued for a
     #: connection: a sweep can find thousands of jobs ended at once, and every object those
     #: requests hold would lengthen the loop's full garbage collections.
-    slots: asyncio.Semaphore = field(
-        default_factory=lambda: asyncio.Semaphore(DEFAULT_MAX_CONNECTIONS), repr=False
-    )
+    slots: asyncio.Semaphore = field(repr=False)
     #: The status sweeps of this client's users, per check interval.
     sweeps: dict[float, StatusSweep] = field(default_factory=dict, repr=False)
 
@@ -160,9 +158,7 @@ class ClientPool:
     async def _build(self, settings: AwsSettings, service: str) -> SharedClient:
         closer, client = await asyncio.to_thread(_build_client, settings, service)
         slots = asyncio.Semaphore(in_flight_cap(client.meta.config.max_pool_connections))
-        return SharedClient(
-            client, Pacer(self.max_rps), asyncio.get_running_loop(), closer, slots=slots
-        )
+        return SharedClient(client, Pacer(self.max_rps), asyncio.get_running_loop(), closer, slots)
 
 
 def in_flight_cap(max_pool_connections: object) -> int:
