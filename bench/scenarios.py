@@ -53,7 +53,7 @@ class Scenario:
 
 
 def full_run() -> list[Scenario]:
-    """About 23 minutes on 2 cores.
+    """About 21 minutes on 2 cores.
 
     The 10k scenario polls every 60 s: the simulator serves a few hundred describes a second
     while its log ticker also writes lines for all 10k jobs, and 10k / 60 s stays well below.

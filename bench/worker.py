@@ -143,6 +143,7 @@ def idle_trigger_class() -> type:
             self.job_name, self.ends_at = job_name, ends_at
 
         def serialize(self) -> tuple[str, dict[str, Any]]:
+            # Never deserialized: it only runs inside this worker.
             return "bench.worker.IdleTrigger", {"job_name": self.job_name, "ends_at": self.ends_at}
 
         async def run(self) -> Any:
@@ -175,7 +176,13 @@ def trigger_factory(
         return lambda job_name: BareDescribeLoop(job_name, interval, endpoint)
     if impl == "idle":
         idle = idle_trigger_class()
-        return lambda job_name: idle(job_name, time.time() + duration)
+
+        def idle_for(job_name: str) -> Any:
+            # The warm-up job has already ended; the others end ``duration`` after they start.
+            ends_in = 0.0 if job_name.endswith("-warm") else duration
+            return idle(job_name, time.time() + ends_in)
+
+        return idle_for
     if impl == "ours":
         from sagemaker_async.triggers import SageMakerTrainingTrigger
 
