@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from metrics import POLLING
-from scenarios import Scenario, Storm
+from scenarios import Scenario, Storm, warm_job
 from simproc import SimulatorProcess, create_jobs
 
 from sagemaker_async.testing import SimulatorClient
@@ -199,8 +199,8 @@ def prepare_simulator(sim: SimulatorProcess, scenario: Scenario, prefix: str) ->
     sim.client.reset()
     sim.client.add_rule(f"{prefix}-", duration=scenario.duration)
     # Added last so it wins over the "{prefix}-" rule for this one name.
-    sim.client.add_rule(f"{prefix}-warm", duration=0)
-    create_jobs(sim.endpoint_url, [f"{prefix}-warm"], threads=1)
+    sim.client.add_rule(warm_job(prefix), duration=0)
+    create_jobs(sim.endpoint_url, [warm_job(prefix)], threads=1)
 
 
 def run_scenario(

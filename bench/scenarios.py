@@ -52,6 +52,11 @@ class Scenario:
         return round(self.duration / self.interval) + 1
 
 
+def warm_job(prefix: str) -> str:
+    """The job a worker runs one trigger on before measuring; it has already ended."""
+    return f"{prefix}-warm"
+
+
 def full_run() -> list[Scenario]:
     """About 21 minutes on 2 cores.
 

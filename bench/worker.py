@@ -169,17 +169,22 @@ def _bare_client(endpoint: str) -> Any:
 
 
 def trigger_factory(
-    impl: str, interval: float, duration: float, print_log: bool = False, endpoint: str = ""
+    impl: str,
+    interval: float,
+    duration: float,
+    print_log: bool = False,
+    endpoint: str = "",
+    warm: str = "",
 ) -> TriggerFactory:
-    """How to build one trigger of ``impl`` for a job; both get a budget of 3x the duration."""
+    """How to build one trigger of ``impl`` for a job; both get a budget of 3x the duration.
+    ``warm`` names the warm-up job, which has already ended."""
     if impl == "bare":
         return lambda job_name: BareDescribeLoop(job_name, interval, endpoint)
     if impl == "idle":
         idle = idle_trigger_class()
 
         def idle_for(job_name: str) -> Any:
-            # The warm-up job has already ended; the others end ``duration`` after they start.
-            ends_in = 0.0 if job_name.endswith("-warm") else duration
+            ends_in = 0.0 if job_name == warm else duration
             return idle(job_name, time.time() + ends_in)
 
         return idle_for
@@ -286,12 +291,14 @@ async def run_triggers(factory: TriggerFactory, budget: float) -> dict[str, Outc
 async def measure(args: argparse.Namespace, results: IO[str]) -> None:
     """Warm up, say ready, measure the run and print the result line."""
     import probes
+    from scenarios import warm_job
 
     import_triggerer()
+    warm = warm_job(args.prefix)
     factory = trigger_factory(
-        args.impl, args.interval, args.duration, args.print_log, args.endpoint
+        args.impl, args.interval, args.duration, args.print_log, args.endpoint, warm
     )
-    await warm_up(factory, f"{args.prefix}-warm")
+    await warm_up(factory, warm)
     if args.freeze_after_start:
         # What a host process can do for its loop (Airflow's DAG processor and LocalExecutor
         # freeze too): full collections then walk only what was made after start-up.
