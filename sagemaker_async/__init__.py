@@ -43,7 +43,19 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "float",
                         "example": "20",
                         "default": "0",
-                    }
+                    },
+                    "list_requests_per_second": {
+                        "description": (
+                            "Share of the account's ListTrainingJobs rate (about 2 requests "
+                            "per second per account and region, shared with every other "
+                            "client) that one triggerer's status sweeps spend, per "
+                            "connection and region. Halved while AWS throttles."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "0.5",
+                        "default": "1",
+                    },
                 },
             }
         },

@@ -32,16 +32,24 @@ class JobWatch:
     deadline: float
     status: str | None = None
     secondary: str | None = None
+    #: When the job was created (epoch seconds), once a describe or summary said so.
+    created: float | None = None
 
     def observe(self, describe: dict[str, Any]) -> str | None:
-        """Record a describe response; return a log line if the status changed."""
+        """Record a describe response or list summary; return a log line if the status
+        changed. A summary without ``SecondaryStatus`` (some servers omit it) keeps the
+        last one known."""
+        if self.created is None and describe.get("CreationTime") is not None:
+            self.created = epoch_seconds(describe["CreationTime"])
         status = str(describe.get("TrainingJobStatus"))
-        secondary = describe.get("SecondaryStatus")
+        secondary = describe.get("SecondaryStatus", self.secondary)
         if (status, secondary) == (self.status, self.secondary):
             return None
         self.status, self.secondary = status, secondary
         detail = _latest_message(describe)
-        line = f"Training job {self.job_name}: {status} ({secondary})"
+        line = f"Training job {self.job_name}: {status}"
+        if secondary is not None:
+            line = f"{line} ({secondary})"
         return f"{line}: {detail}" if detail else line
 
     def outcome(self, describe: dict[str, Any]) -> dict[str, Any] | None:
@@ -71,6 +79,11 @@ class JobWatch:
 
     def error_event(self, message: str) -> dict[str, Any]:
         return make_event(ERROR, self.job_name, message, job_status=self.status)
+
+
+def epoch_seconds(value: Any) -> float:
+    """A response timestamp (a datetime, or epoch seconds) as epoch seconds."""
+    return float(value.timestamp() if hasattr(value, "timestamp") else value)
 
 
 def _latest_message(describe: dict[str, Any]) -> str | None:

@@ -32,13 +32,18 @@ class Pacer:
 
     :param max_rps: configured cap in requests per second; ``None`` or 0 for no cap.
     :param clock: monotonic seconds (replaceable in tests).
+    :param floor: throttling never brings the limit below this many requests per second.
     """
 
     def __init__(
-        self, max_rps: float | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        max_rps: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        floor: float = FLOOR_RPS,
     ) -> None:
         self.cap = max_rps or None
         self.clock = clock
+        self.floor = floor
         self.limit: float | None = self.cap
         self._next_slot = 0.0
         self._last_adjust = float("-inf")
@@ -68,8 +73,8 @@ class Pacer:
         if now - self._last_adjust < ADJUST_EVERY:
             return
         self._last_adjust = now
-        current = self.limit or max(self._observed_rps, FLOOR_RPS * 2)
-        self.limit = max(FLOOR_RPS, current / 2)
+        current = self.limit or max(self._observed_rps, self.floor * 2)
+        self.limit = max(self.floor, current / 2)
 
     def succeeded(self) -> None:
         """A call went through: let the limit grow back towards the cap (or lift it)."""

@@ -17,7 +17,7 @@ import json
 import weakref
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import botocore.loaders
 from aiobotocore.config import AioConfig
@@ -27,9 +27,6 @@ from botocore.utils import parse_timestamp
 from sagemaker_async import credentials, errors
 from sagemaker_async.connection import AwsSettings
 from sagemaker_async.pacing import Pacer
-
-if TYPE_CHECKING:
-    from sagemaker_async.sweep import StatusSweep
 
 #: Concurrent HTTP connections per shared client, unless the botocore config says otherwise.
 DEFAULT_MAX_CONNECTIONS = 50
@@ -75,7 +72,7 @@ class ClientKey:
         )
 
 
-@dataclass
+@dataclass(eq=False)
 class SharedClient:
     """A pooled client and the pacing that every user of it shares."""
 
@@ -88,8 +85,6 @@ class SharedClient:
     #: connection: a sweep can find thousands of jobs ended at once, and every object those
     #: requests hold would lengthen the loop's full garbage collections.
     slots: asyncio.Semaphore = field(repr=False)
-    #: The status sweeps of this client's users, per check interval.
-    sweeps: dict[float, StatusSweep] = field(default_factory=dict, repr=False)
 
     async def close(self) -> None:
         await self.closer.aclose()

@@ -1,12 +1,23 @@
-"""The status of many training jobs from one ``ListTrainingJobs`` sweep per interval.
+"""The status of many training jobs from ``ListTrainingJobs`` passes instead of describes.
 
-Each ``DescribeTrainingJob`` costs the triggerer's loop about 1.5 ms of CPU (signing, HTTP,
-parsing) and counts against the account's SageMaker request rate. Once
-:data:`SWEEP_MIN_TRIGGERS` triggers share a client and an interval in one loop, a sweep
-lists the ``InProgress`` jobs instead, a hundred per request, once per interval, and tells
-each trigger only what concerns it: its first status, a status change, or that its job is
-no longer listed. A job that is not listed has ended, is stopping or is too new to be
-listed yet; its trigger then describes it, which is authoritative either way.
+Each ``DescribeTrainingJob`` costs the triggerer's loop about 1.5 ms of CPU and counts
+against the account's SageMaker request rate. Once :data:`SWEEP_MIN_TRIGGERS` triggers share
+a client and an interval in one loop, a sweep reads their statuses from the job summaries
+that ``ListTrainingJobs`` returns, a hundred per request.
+
+The API as documented shapes the pass: it sorts by ``CreationTime``, newest first, and
+applies ``StatusEquals`` only after taking a page of jobs of any status, so asking for the
+``InProgress`` jobs alone would page through the account's whole history. A pass therefore
+pages newest first without filters and stops once it has passed the oldest job it covers.
+How far it pages is a cost rule (:mod:`sagemaker_async.coverage`): members whose jobs lie
+deeper than paging pays for describe their own jobs.
+
+Each page's news reaches its members at once: a status change or a final status (a job that
+``Completed`` needs no describe; a failure's reason does). The pages are sorted by creation
+time, which a job's status never changes, so a job ending between two pages is read once,
+and a job created during a pass is found by the next. Every request waits its turn at the
+triggerer's share of the account's List rate (``[sagemaker_async]
+list_requests_per_second``), which halves while AWS throttles.
 
 When the sweep stops (too few triggers left, or a final listing error such as a missing
 ``sagemaker:ListTrainingJobs`` permission) every trigger goes back to polling its own job,
@@ -20,14 +31,14 @@ import contextvars
 import enum
 import logging
 import math
+import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from sagemaker_async import errors
-from sagemaker_async.events import JobWatch
-
-if TYPE_CHECKING:
-    from sagemaker_async.pool import SharedClient
+from sagemaker_async.coverage import PAGE_SIZE, PageLedger, window_pages
+from sagemaker_async.events import JobWatch, epoch_seconds
+from sagemaker_async.pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +46,8 @@ log = logging.getLogger(__name__)
 SWEEP_MIN_TRIGGERS = 20
 #: Below this many, a running sweep stops and hands polling back (hysteresis).
 SWEEP_STOP_BELOW = 10
-#: ``ListTrainingJobs`` returns at most this many summaries per request.
-PAGE_SIZE = 100
-#: Triggers woken per loop iteration after a sweep, so that thousands of jobs ending
-#: together cannot stall the loop with their describes all at once.
+#: Triggers woken per loop iteration, so that thousands of jobs ending together cannot
+#: stall the loop with their reactions all at once.
 WAKE_BATCH = 25
 #: Longest pause, in intervals, after a listing request failed transiently (throttled).
 MAX_PAUSE_INTERVALS = 4
@@ -50,6 +59,15 @@ THROTTLED_STALE_INTERVALS = 10
 #: After a final listing error (other than access denied, which is for good), no sweep
 #: starts again for this many intervals.
 RETRY_AFTER_INTERVALS = 10
+#: Every this many passes, a pass may page past last pass's limit as far as it pays, to
+#: find members whose jobs became cheap to cover.
+EXPLORE_EVERY = 10
+#: Default share of the account's ``ListTrainingJobs`` rate one triggerer spends (requests
+#: per second, per connection and region); AWS allows the whole account about 2.
+DEFAULT_LIST_SHARE = 1.0
+#: Throttling never slows listing below this share of the configured rate.
+LIST_FLOOR_FRACTION = 0.1
+_LIST_ORDER = {"SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": PAGE_SIZE}
 
 
 class Quiet(enum.Enum):
@@ -72,6 +90,8 @@ class Member:
     timer: asyncio.TimerHandle | None = None
     #: Whether the member waits on the sweep (else on its own poll's timer).
     on_sweep: bool = False
+    #: Whether the passes read this member's job (else it describes its own).
+    covered: bool = True
 
     def __call__(self) -> None:
         """The read's time ran out. The member is its own timer callback: a bound method
@@ -88,37 +108,60 @@ class Member:
             news.set_result(finding)
 
     def wants(self, summary: dict[str, Any] | None) -> bool:
-        """Whether a sweep's finding is news: the job is unlisted, or its status moved."""
+        """Whether a finding is news: describe the job, or its status moved (a summary
+        without ``SecondaryStatus``, as some servers send, compares the status alone)."""
         if summary is None:
             return True
-        state = (summary.get("TrainingJobStatus"), summary.get("SecondaryStatus"))
-        return state != (self.watch.status, self.watch.secondary)
+        if summary.get("TrainingJobStatus") != self.watch.status:
+            return True
+        return "SecondaryStatus" in summary and summary["SecondaryStatus"] != self.watch.secondary
+
+
+@dataclass(eq=False)
+class ClientSweeps:
+    """The sweeps of one client (per check interval) and the List share they spend."""
+
+    share: Pacer
+    by_interval: dict[float, StatusSweep] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
 class StatusSweep:
-    """Lists the ``InProgress`` jobs every ``interval`` seconds for the triggers that share
-    one client, while enough of them wait.
+    """Reads the statuses of the jobs of the triggers that share one client and interval
+    from ``ListTrainingJobs`` passes, while enough of them wait.
 
-    :param client: the pooled SageMaker client.
+    :param client: the pooled SageMaker client (anything with an async ``call``).
     :param interval: the members' check interval, seconds.
+    :param share: the List share's pacer; a private one at the configured rate if omitted.
     """
 
-    client: SharedClient
+    client: Any
     interval: float
+    share: Pacer = field(default_factory=lambda: list_share_pacer())
     members: set[Member] = field(default_factory=set, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _resume_at: float = field(default=-math.inf, init=False)  # loop time
     _last_told: float = field(default=0.0, init=False)  # loop time members last heard
     _failures: int = field(default=0, init=False)  # listing errors in a row
+    _limit: int | None = field(default=None, init=False)  # pages per pass; None: explore
+    _passes: int = field(default=0, init=False)
     # Timers need no context variables: one context per sweep (so per loop and thread)
     # spares each timer a copy of the caller's.
     _timers: contextvars.Context = field(default_factory=contextvars.Context, init=False)
 
     @property
     def sweeping(self) -> bool:
-        """Whether members hear from the sweep instead of polling their jobs themselves."""
+        """Whether passes run (covered members hear from them instead of polling)."""
         return self._task is not None and not self._task.done()
+
+    def covers(self, member: Member) -> bool:
+        """Whether ``member`` hears of its job from the passes rather than its own polls."""
+        return member.covered and self.sweeping
+
+    @property
+    def window(self) -> int:
+        """Pages the List share allows per interval."""
+        return window_pages(self.share.cap or DEFAULT_LIST_SHARE, self.interval)
 
     def join(self, watch: JobWatch) -> Member:
         member = Member(watch)
@@ -138,8 +181,8 @@ class StatusSweep:
         last one out so stops it before the client may close) and hands polling back."""
         self.members.discard(member)
         member.settle(NO_NEWS)  # a cancelled reader leaves its timer behind
-        if not self.members and self.client.sweeps.get(self.interval) is self:
-            del self.client.sweeps[self.interval]
+        if not self.members:
+            _forget(self)
         if self._task is None or len(self.members) >= SWEEP_STOP_BELOW:
             return
         task, self._task = self._task, None
@@ -151,8 +194,8 @@ class StatusSweep:
         """Wait for news of the member's job, at most ``timeout`` seconds: await the result.
 
         It is the job's summary (first seen, or its status moved); ``None``: describe the
-        job now (it is not listed, or listing has been failing for a while); or
-        :data:`NO_NEWS` when the time ran out or the sweep stopped.
+        job now (a pass missed it, or listing has been failing for a while); or
+        :data:`NO_NEWS` when the time ran out, the sweep stopped or stopped covering it.
         """
         # A future and a bare timer rather than a coroutine around asyncio.wait_for:
         # thousands of triggers wait here at once, and every object each holds lengthens
@@ -161,7 +204,7 @@ class StatusSweep:
         member.settle(NO_NEWS)  # a read still pending ends here, with its timer
         loop = asyncio.get_running_loop()
         news = member.news = loop.create_future()
-        member.on_sweep = self.sweeping
+        member.on_sweep = self.covers(member)
         member.timer = loop.call_later(max(timeout, 0.0), member, context=self._timers)
         return news
 
@@ -177,7 +220,7 @@ class StatusSweep:
         try:
             while True:
                 started = loop.time()
-                await self._sweep()
+                await self._pass()
                 await asyncio.sleep(max(0.0, started + self.interval - loop.time()))
         except Exception as exc:  # a final error, or a bug: never leave members waiting
             denied = errors.error_code(exc) in errors.ACCESS_CODES
@@ -191,39 +234,62 @@ class StatusSweep:
             self._task = None
             self._hand_back()
 
-    async def _sweep(self) -> None:
-        """List every page, then tell the members what concerns them.
-
-        A transient error (throttling among them) pauses the sweep for two, then four
-        intervals before the same page is asked again: the request rate falls while AWS
-        pushes back, and every page is read in the end. Meanwhile, every
-        :data:`STALE_INTERVALS` intervals without a complete sweep
-        (:data:`THROTTLED_STALE_INTERVALS` when throttled), members describe their own jobs
-        once. Final errors propagate.
-        """
-        names = {member.watch.job_name for member in self.members}
-        listed: dict[str, dict[str, Any]] = {}
-        request: dict[str, Any] = {"StatusEquals": "InProgress", "MaxResults": PAGE_SIZE}
+    async def _pass(self) -> None:
+        """Page newest first until no further page pays, telling members as pages come;
+        then settle who the next pass covers."""
+        targets = {m.watch.job_name: m for m in self.members}
+        # The oldest job to reach; while a member's job's age is unknown, no age ends a pass.
+        cutoff = min(
+            (-math.inf if m.watch.created is None else m.watch.created for m in targets.values()),
+            default=math.inf,
+        )
+        explore = self._limit is None or self._passes % EXPLORE_EVERY == 0
+        ledger = PageLedger(self.window, len(targets), None if explore else self._limit)
+        self._passes += 1
+        page_of: dict[str, int] = {}
+        oldest = math.inf
+        request: dict[str, Any] = dict(_LIST_ORDER)
         while True:
+            page = await self._page(request)
+            summaries = page.get("TrainingJobSummaries", [])
+            found = [s for s in summaries if s.get("TrainingJobName") in targets]
+            for summary in found:
+                page_of[summary["TrainingJobName"]] = ledger.pages + 1
+            ledger.record(len(found))
+            oldest = min([oldest, *(_created(s) for s in summaries)])
+            await self._tell_found(targets, found)
+            token = page.get("NextToken")
+            if not token or oldest < cutoff or not ledger.another_page():
+                break
+            request["NextToken"] = token
+        self._limit = ledger.next_limit()
+        await self._settle_coverage(list(targets.values()), page_of, ledger.covered_pages(), oldest)
+
+    async def _page(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One page, at the List share's pace. A transient error (throttling among them)
+        pauses for two, then four intervals before the same page is asked again: the rate
+        falls while AWS pushes back, and every page is read in the end. Final errors
+        propagate."""
+        while True:
+            await self.share.wait_turn()
             try:
-                page = await self.client.call("list_training_jobs", **request)
+                page: dict[str, Any] = await self.client.call("list_training_jobs", **request)
             except errors.CALL_ERRORS as exc:
                 if not errors.is_transient(exc):
                     raise
+                if errors.error_code(exc) in errors.THROTTLING_CODES:
+                    self.share.throttled()
                 await self._pause(exc)
                 continue
+            self.share.succeeded()
             if self._failures:
                 log.info("Listing training jobs recovered after %s errors", self._failures)
                 self._failures = 0
-            for summary in page.get("TrainingJobSummaries", []):
-                if summary.get("TrainingJobName") in names:
-                    listed[summary["TrainingJobName"]] = summary
-            if not page.get("NextToken"):
-                break
-            request["NextToken"] = page["NextToken"]
-        await self._tell(names, listed)
+            return page
 
     async def _pause(self, exc: BaseException) -> None:
+        """Meanwhile, every :data:`STALE_INTERVALS` intervals without news
+        (:data:`THROTTLED_STALE_INTERVALS` when throttled), members describe their jobs."""
         self._failures += 1
         if self._failures == 1:
             log.warning("Listing training jobs failed transiently (%s); pausing the sweep", exc)
@@ -231,24 +297,48 @@ class StatusSweep:
         throttled = errors.error_code(exc) in errors.THROTTLING_CODES
         stale_after = THROTTLED_STALE_INTERVALS if throttled else STALE_INTERVALS
         if loop.time() - self._last_told >= stale_after * self.interval:
-            await self._tell({m.watch.job_name for m in self.members}, {}, stale=True)
+            await self._wake([m for m in self.members if m.covered], lambda _: None)
         await asyncio.sleep(self.interval * min(2**self._failures, MAX_PAUSE_INTERVALS))
 
-    async def _tell(
-        self, names: set[str], listed: dict[str, dict[str, Any]], stale: bool = False
-    ) -> None:
-        """Wake the waiting members with news (``None``: describe your job; with ``stale``,
-        everyone, because listing keeps failing). Those that joined after the listing began
-        hear from the next sweep."""
+    async def _tell_found(self, targets: dict[str, Member], found: list[dict[str, Any]]) -> None:
+        """Tell the members found on a page of their job's summary, if it is news."""
+        news: dict[Member, dict[str, Any]] = {}
+        for summary in found:
+            member = targets[summary["TrainingJobName"]]
+            if member.watch.created is None:
+                member.watch.created = _created(summary)
+            if member.wants(summary):
+                news[member] = summary
         self._last_told = asyncio.get_running_loop().time()
+        await self._wake(list(news), news.__getitem__)
+
+    async def _settle_coverage(
+        self, members: list[Member], page_of: dict[str, int], covered: int, oldest: float
+    ) -> None:
+        """Members found on the pages worth reading stay covered; those found deeper or
+        older than every job read describe their own jobs. A member not found although its
+        job lies within the pages read, or whose job's age is unknown, describes it now
+        (authoritative, and it learns when the job was created)."""
+        describe_now: list[Member] = []
+        for member in members:
+            page = page_of.get(member.watch.job_name)
+            created = member.watch.created
+            if page is None and (created is None or created >= oldest):
+                describe_now.append(member)
+                continue
+            was = member.covered
+            member.covered = page is not None and page <= covered
+            if was and not member.covered and member.on_sweep:
+                member.settle(NO_NEWS)  # back to its own polls
+        await self._wake(describe_now, lambda _: None)
+
+    async def _wake(self, members: list[Member], finding: Any) -> None:
+        """Settle the waiting ``members`` with ``finding(member)``, a batch per loop turn."""
         woken = 0
-        for member in list(self.members):
-            if member.news is None or member.watch.job_name not in names:
+        for member in members:
+            if member.news is None or member not in self.members:
                 continue
-            finding = None if stale else listed.get(member.watch.job_name)
-            if not stale and not member.wants(finding):
-                continue
-            member.settle(finding)
+            member.settle(finding(member))
             woken += 1
             if woken % WAKE_BATCH == 0:
                 await asyncio.sleep(0)  # let the woken ones run before waking more
@@ -261,9 +351,53 @@ class StatusSweep:
                 member.settle(NO_NEWS)
 
 
-def sweep_for(client: SharedClient, interval: float) -> StatusSweep:
-    """The sweep of ``client`` for ``interval``, created on first use."""
-    sweep = client.sweeps.get(interval)
+def _created(summary: dict[str, Any]) -> float:
+    """A summary's ``CreationTime`` as epoch seconds (``inf`` if it has none)."""
+    value = summary.get("CreationTime")
+    return math.inf if value is None else epoch_seconds(value)
+
+
+_SWEEPS: weakref.WeakKeyDictionary[Any, ClientSweeps] = weakref.WeakKeyDictionary()
+
+
+def sweep_for(client: Any, interval: float) -> StatusSweep:
+    """The sweep of ``client`` for ``interval``, created on first use. All sweeps of one
+    client spend one List share."""
+    sweeps = _SWEEPS.get(client)
+    if sweeps is None:
+        sweeps = _SWEEPS[client] = ClientSweeps(list_share_pacer())
+    sweep = sweeps.by_interval.get(interval)
     if sweep is None:
-        sweep = client.sweeps[interval] = StatusSweep(client, interval)
+        sweep = sweeps.by_interval[interval] = StatusSweep(client, interval, sweeps.share)
     return sweep
+
+
+def sweeps_of(client: Any) -> dict[float, StatusSweep]:
+    """The sweeps ``client`` has now, per interval."""
+    sweeps = _SWEEPS.get(client)
+    return {} if sweeps is None else dict(sweeps.by_interval)
+
+
+def _forget(sweep: StatusSweep) -> None:
+    sweeps = _SWEEPS.get(sweep.client)
+    if sweeps is not None and sweeps.by_interval.get(sweep.interval) is sweep:
+        del sweeps.by_interval[sweep.interval]
+        if not sweeps.by_interval:
+            del _SWEEPS[sweep.client]
+
+
+def list_share_pacer() -> Pacer:
+    """A pacer at the configured List share, which throttling halves down to a tenth."""
+    share = configured_list_share()
+    return Pacer(share, floor=share * LIST_FLOOR_FRACTION)
+
+
+def configured_list_share() -> float:
+    """``[sagemaker_async] list_requests_per_second`` (default 1; at most what AWS gives
+    the whole account, about 2)."""
+    from airflow.sdk import conf
+
+    value = conf.getfloat(
+        "sagemaker_async", "list_requests_per_second", fallback=DEFAULT_LIST_SHARE
+    )
+    return value if value > 0 else DEFAULT_LIST_SHARE

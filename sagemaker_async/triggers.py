@@ -18,7 +18,7 @@ from sagemaker_async.connection import (
     InvalidSettingsError,
     aget_settings,
 )
-from sagemaker_async.events import JobWatch
+from sagemaker_async.events import SUCCESS, JobWatch
 from sagemaker_async.logtail import LogFollower
 from sagemaker_async.pacing import PollSchedule
 from sagemaker_async.pool import SharedClient, pool_for_running_loop, shared_client
@@ -191,7 +191,12 @@ class SageMakerTrainingTrigger(BaseTrigger):
                 summary = await self._news(sweep, member, watch, schedule)
                 if summary is not None:
                     self._observe(watch, follower, summary)
-                    continue
+                    final = watch.outcome(summary)
+                    if final is None:
+                        continue
+                    if final["status"] == SUCCESS:
+                        return final  # the summary says enough; the worker describes anyway
+                    # Failed or stopped: only a describe carries the reason.
                 if watch.remaining() <= 0:
                     break
                 event = await self._poll(client, watch, schedule, follower)
@@ -207,7 +212,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
         """The job's summary when the sweep has news of it; ``None`` when the job is due to
         be described (the sweep does not list it, or no sweep runs and its poll is due)."""
         while True:
-            swept = sweep.sweeping
+            swept = sweep.covers(member)
             due = watch.remaining() if swept else schedule.due - schedule.clock()
             finding = await sweep.next_read(member, min(due, watch.remaining()))
             if finding is not NO_NEWS:
@@ -216,12 +221,12 @@ class SageMakerTrainingTrigger(BaseTrigger):
                 return finding
             if watch.remaining() <= 0:
                 return None
-            if sweep.sweeping:
+            if sweep.covers(member):
                 continue
             if not swept:
                 return None
-            # Polling is handed back to every trigger of the sweep at once: spread their
-            # first own polls again.
+            # Polling is handed back (the sweep stopped, or no longer covers this job),
+            # often to many triggers at once: spread their first own polls again.
             schedule.start(min(self.check_interval, watch.remaining()))
 
     async def _poll(

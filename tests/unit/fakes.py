@@ -117,7 +117,6 @@ class ScriptedAsyncClient:
         self.script = list(script)
         self.describes = 0
         self.stops: list[str] = []
-        self.sweeps: dict[float, Any] = {}  # as on a pooled client
 
     async def call(self, operation: str, **kwargs: Any) -> Any:
         """The pooled client's entry point (see ``sagemaker_async.pool.SharedClient``)."""

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import logging
 import time
 from typing import Any
@@ -9,59 +11,115 @@ import pytest
 
 from sagemaker_async import sweep
 from sagemaker_async.events import JobWatch
-from sagemaker_async.sweep import SWEEP_MIN_TRIGGERS, StatusSweep, sweep_for
+from sagemaker_async.pacing import Pacer
+from sagemaker_async.sweep import SWEEP_MIN_TRIGGERS, StatusSweep, sweep_for, sweeps_of
 from sagemaker_async.triggers import SageMakerTrainingTrigger
 from tests.unit.fakes import client_error, route_triggers_to
 
+FAST = Pacer(1000.0)  # a List share that never waits: windows of interval x 1000 pages
 
-class ListingClient:
-    """A pooled-client stand-in that answers ListTrainingJobs (100 per page at most) and
-    DescribeTrainingJob from ``states``: job name -> (status, secondary status)."""
 
-    def __init__(self) -> None:
-        self.states: dict[str, tuple[str, str]] = {}
-        self.sweeps: dict[float, Any] = {}
+class Account:
+    """A pooled-client stand-in for one account, listing as the SageMaker API reference
+    documents ``ListTrainingJobs``: newest first by ``CreationTime``, ``MaxResults`` 10 by
+    default and 100 at most, ``StatusEquals`` applied after the page is taken; the token is
+    the sort key of the page's last job, so jobs created meanwhile shift nothing.
+
+    :param omit_secondary: summaries without ``SecondaryStatus`` (as stock moto sends them).
+    :param empty_every: every this many list calls, an empty page with a ``NextToken``
+        (the reference does not promise full pages).
+    """
+
+    def __init__(self, omit_secondary: bool = False, empty_every: int = 0) -> None:
+        self.jobs: dict[str, list[Any]] = {}  # name -> [created, status, secondary]
+        self.omit_secondary = omit_secondary
+        self.empty_every = empty_every
         self.calls: list[str] = []
-        self.tokens: list[str | None] = []  # NextToken of each list request
+        self.list_times: list[float] = []
+        self.requests: list[dict[str, Any]] = []
         self.list_errors: list[Exception] = []
         self.latency = 0.0
+        self.now = 1_700_000_000.0
+        #: Called with the number of list requests made so far, before answering the next.
+        self.before_list: Any = None
+
+    def add(self, name: str, status: str = "InProgress", secondary: str = "Training") -> str:
+        self.now += 1.0
+        self.jobs[name] = [self.now, status, secondary]
+        return name
+
+    def history(self, count: int, prefix: str = "old") -> None:
+        for i in range(count):
+            self.add(f"{prefix}-{i:05d}", "Completed", "Completed")
+
+    def set(self, name: str, status: str, secondary: str) -> None:
+        self.jobs[name][1:] = [status, secondary]
+
+    def count(self, operation: str) -> int:
+        return self.calls.count(operation)
 
     async def call(self, operation: str, **kwargs: Any) -> Any:
         self.calls.append(operation)
         await asyncio.sleep(self.latency)
         if operation == "list_training_jobs":
-            self.tokens.append(kwargs.get("NextToken"))
+            if self.before_list is not None:
+                self.before_list(len(self.requests))
+            self.requests.append(kwargs)
+            self.list_times.append(time.monotonic())
+            if self.list_errors:
+                raise self.list_errors.pop(0)
             return self._list(**kwargs)
-        status, secondary = self.states[kwargs["TrainingJobName"]]
-        return {"TrainingJobStatus": status, "SecondaryStatus": secondary}
+        created, status, secondary = self.jobs[kwargs["TrainingJobName"]]
+        return {
+            "TrainingJobName": kwargs["TrainingJobName"],
+            "TrainingJobStatus": status,
+            "SecondaryStatus": secondary,
+            "CreationTime": created,
+            "FailureReason": "AlgorithmError: boom" if status == "Failed" else None,
+        }
 
-    def count(self, operation: str) -> int:
-        return self.calls.count(operation)
-
-    def _list(self, StatusEquals: str, MaxResults: int, NextToken: str = "0") -> Any:
-        if self.list_errors:
-            raise self.list_errors.pop(0)
-        assert MaxResults <= 100
-        names = [n for n, (status, _) in self.states.items() if status == StatusEquals]
-        start = int(NextToken)
-        page = [
-            {"TrainingJobName": n, "TrainingJobStatus": s, "SecondaryStatus": sec}
-            for n in names[start : start + MaxResults]
-            for s, sec in [self.states[n]]
-        ]
+    def _list(
+        self,
+        MaxResults: int = 10,
+        NextToken: str | None = None,
+        SortBy: str = "CreationTime",
+        SortOrder: str = "Descending",
+        StatusEquals: str | None = None,
+    ) -> Any:
+        assert 1 <= MaxResults <= 100
+        assert (SortBy, SortOrder) == ("CreationTime", "Descending")
+        order = sorted(self.jobs.items(), key=lambda kv: (kv[1][0], kv[0]), reverse=True)
+        start = 0
+        if NextToken is not None:
+            after = tuple(json.loads(NextToken))
+            start = next((i for i, (n, j) in enumerate(order) if (j[0], n) < after), len(order))
+        if self.empty_every and self.count("list_training_jobs") % self.empty_every == 0:
+            # An empty page that keeps the position: paging is not finished.
+            return {"TrainingJobSummaries": [], "NextToken": NextToken or json.dumps([1e12, ""])}
+        raw = order[start : start + MaxResults]
+        page = [self._summary(n, j) for n, j in raw if StatusEquals in (None, j[1])]
         result: dict[str, Any] = {"TrainingJobSummaries": page}
-        if start + MaxResults < len(names):
-            result["NextToken"] = str(start + MaxResults)
+        if start + MaxResults < len(order):
+            result["NextToken"] = json.dumps([raw[-1][1][0], raw[-1][0]])
         return result
 
+    def _summary(self, name: str, job: list[Any]) -> dict[str, Any]:
+        summary = {"TrainingJobName": name, "CreationTime": job[0], "TrainingJobStatus": job[1]}
+        if not self.omit_secondary:
+            summary["SecondaryStatus"] = job[2]
+        return summary
 
-def watches(client: ListingClient, count: int, secondary: str = "Training") -> list[JobWatch]:
+
+def watches(account: Account, count: int, prefix: str = "job") -> list[JobWatch]:
     made = []
     for i in range(count):
-        name = f"job-{i:03d}"
-        client.states[name] = ("InProgress", secondary)
-        made.append(JobWatch(name, time.time() + 60, "InProgress", secondary))
+        name = account.add(f"{prefix}-{i:03d}")
+        made.append(JobWatch(name, time.time() + 60, "InProgress", "Training"))
     return made
+
+
+def board_of(account: Account, interval: float, share: Pacer = FAST) -> StatusSweep:
+    return StatusSweep(account, interval, share)
 
 
 async def leave_all(board: StatusSweep, members: list[Any]) -> None:
@@ -81,9 +139,9 @@ async def reads(board: StatusSweep, members: list[Any], timeout: float) -> list[
 
 @pytest.mark.asyncio
 async def test_a_cancelled_reader_leaves_no_timer_and_a_new_read_ends_the_old() -> None:
-    client = ListingClient()
-    board = StatusSweep(client, 0.05)  # type: ignore[arg-type]
-    (member,) = [board.join(w) for w in watches(client, 1)]
+    account = Account()
+    board = board_of(account, 0.05)
+    (member,) = [board.join(w) for w in watches(account, 1)]
     first = board.next_read(member, 60)
     second = board.next_read(member, 60)
     assert first.result() is sweep.NO_NEWS, "a new read ends the pending one"
@@ -98,74 +156,190 @@ async def test_a_cancelled_reader_leaves_no_timer_and_a_new_read_ends_the_old() 
 
 @pytest.mark.asyncio
 async def test_few_triggers_do_not_sweep() -> None:
-    client = ListingClient()
-    board = StatusSweep(client, 0.05)  # type: ignore[arg-type]
-    members = [board.join(w) for w in watches(client, SWEEP_MIN_TRIGGERS - 1)]
+    account = Account()
+    board = board_of(account, 0.05)
+    members = [board.join(w) for w in watches(account, SWEEP_MIN_TRIGGERS - 1)]
     assert not board.sweeping
     assert await reads(board, members, 0.2) == ["timeout"] * len(members)
-    assert client.count("list_training_jobs") == 0
+    assert account.count("list_training_jobs") == 0
     await leave_all(board, members)
 
 
 @pytest.mark.asyncio
-async def test_members_hear_only_of_their_own_changes() -> None:
-    client = ListingClient()
-    board = StatusSweep(client, 0.05)  # type: ignore[arg-type]
-    jobs = watches(client, 250)
+async def test_passes_page_newest_first_unfiltered_and_stop_past_the_oldest_member() -> None:
+    account = Account()
+    account.history(5000)  # finished jobs, all older than the watched ones
+    jobs = watches(account, 250)
+    board = board_of(account, 0.05)
     members = [board.join(w) for w in jobs]
-    assert board.sweeping
+    for watch in jobs:
+        watch.created = account.jobs[watch.job_name][0]
     quiet = await reads(board, members, 0.2)
     assert quiet == ["timeout"] * 250, "unchanged jobs must not wake their triggers"
-    # 250 listed jobs take three requests of at most 100 summaries each, per sweep.
-    sweeps = client.tokens.count(None)
-    assert sweeps >= 2
-    assert client.tokens[:6] == [None, "100", "200", None, "100", "200"]
+    await leave_all(board, members)
+    # 250 watched jobs are the newest: three pages of 100 per pass, never the history
+    # behind them, and never a StatusEquals (SageMaker applies it after taking the page).
+    first = [i for i, r in enumerate(account.requests) if "NextToken" not in r]
+    assert len(first) >= 2
+    assert first[1] - first[0] == 3, account.requests[: first[1]]
+    assert all("StatusEquals" not in r and r["MaxResults"] == 100 for r in account.requests)
 
-    client.states["job-007"] = ("InProgress", "Uploading")
-    client.states["job-200"] = ("Completed", "Completed")
+
+@pytest.mark.asyncio
+async def test_members_hear_of_changes_on_their_page_and_completions_need_no_describe() -> None:
+    account = Account()
+    jobs = watches(account, 250)
+    board = board_of(account, 0.05)
+    members = [board.join(w) for w in jobs]
+    await reads(board, members, 0.15)
+    account.set("job-007", "InProgress", "Uploading")
+    account.set("job-200", "Completed", "Completed")
     found = await reads(board, members, 0.5)
     assert found[7]["SecondaryStatus"] == "Uploading"
-    assert found[200] is None, "a job no longer listed must be described"
+    assert found[200]["TrainingJobStatus"] == "Completed", "the summary carries the end"
     assert all(r == "timeout" for i, r in enumerate(found) if i not in (7, 200))
-    assert client.count("describe_training_job") == 0
+    assert account.count("describe_training_job") == 0
     await leave_all(board, members)
 
 
 @pytest.mark.asyncio
-async def test_first_read_comes_from_the_sweep_and_late_joiners_wait_for_the_next() -> None:
-    client = ListingClient()
-    board = StatusSweep(client, 0.3)  # type: ignore[arg-type]
-    jobs = watches(client, SWEEP_MIN_TRIGGERS)
-    for watch in jobs:
-        watch.status = watch.secondary = None  # nothing known yet
-    client.latency = 0.05
+async def test_empty_pages_with_a_token_do_not_end_a_pass() -> None:
+    account = Account(empty_every=2)
+    jobs = watches(account, 150)
+    board = board_of(account, 0.05)
     members = [board.join(w) for w in jobs]
-    early = asyncio.ensure_future(reads(board, members, 0.25))
-    await asyncio.sleep(0.02)  # the sweep's first request is now in flight
-    client.states["late"] = ("InProgress", "Starting")
-    late = board.join(JobWatch("late", time.time() + 60))
-    first = await early
-    assert [r["TrainingJobName"] for r in first] == [w.job_name for w in jobs]
-    # Not told "unlisted" by a listing that began before it joined: it hears from the next.
+    await reads(board, members, 0.1)
+    account.set("job-003", "Completed", "Completed")  # on the second real page
+    found = await reads(board, members, 1.0)
+    assert found[3]["TrainingJobStatus"] == "Completed"
+    assert account.count("describe_training_job") == 0, "no member was missed"
+    await leave_all(board, members)
+
+
+@pytest.mark.asyncio
+async def test_a_job_ending_between_two_pages_is_read_once_with_its_end() -> None:
+    account = Account()
+    jobs = watches(account, 150)  # job-000..049 on the second page, newest first
+    board = board_of(account, 60)  # one pass only
+
+    def end_two(pages_read: int) -> None:
+        if pages_read == 1:  # the first page is read: job-010 (second page), job-140 end
+            account.set("job-010", "Completed", "Completed")
+            account.set("job-140", "Completed", "Completed")
+
+    account.before_list = end_two
+    members = [board.join(w) for w in jobs]
+    found = await reads(board, members, 1.0)
+    assert found[10]["TrainingJobStatus"] == "Completed", "read on its page with its end"
+    assert found[140] == "timeout", "its page was read before it ended: the next pass tells"
+    assert account.count("describe_training_job") == 0
+    await leave_all(board, members)
+
+
+@pytest.mark.asyncio
+async def test_a_job_created_during_a_pass_is_found_by_the_next_not_described() -> None:
+    account = Account()
+    account.latency = 0.02
+    jobs = watches(account, SWEEP_MIN_TRIGGERS)
+    board = board_of(account, 0.2)
+    members = [board.join(w) for w in jobs]
+    early = asyncio.ensure_future(reads(board, members, 0.15))
+    await asyncio.sleep(0.01)  # the pass's first request is in flight
+    late = board.join(JobWatch(account.add("late", "InProgress", "Starting"), time.time() + 60))
+    await early
     (late_read,) = await reads(board, [late], 0.5)
-    assert late_read is not None and late_read["TrainingJobName"] == "late"
+    assert late_read is not None and late_read != "timeout"
+    assert late_read["TrainingJobName"] == "late"
+    assert account.count("describe_training_job") == 0
     await leave_all(board, [*members, late])
 
 
 @pytest.mark.asyncio
-async def test_last_member_out_stops_the_sweep_and_frees_the_client() -> None:
-    client = ListingClient()
-    jobs = watches(client, SWEEP_MIN_TRIGGERS)
-    board = sweep_for(client, 0.05)  # type: ignore[arg-type]
+async def test_members_older_than_paging_pays_for_describe_their_own_jobs() -> None:
+    account = Account()
+    old = watches(account, 30, prefix="old-watched")
+    account.history(3000, prefix="other-team")  # newer jobs of other teams
+    new = watches(account, 30, prefix="new-watched")
+    # A share of 40 requests/s at 0.05 s: a window of two pages per interval.
+    board = board_of(account, 0.05, Pacer(40.0))
+    members = [board.join(w) for w in [*old, *new]]
+    for watch in [*old, *new]:
+        watch.created = account.jobs[watch.job_name][0]
+    await asyncio.sleep(1.5)
+    covered = {m.watch.job_name for m in members if board.covers(m)}
+    assert covered == {w.job_name for w in new}
+    requests = len(account.requests)
+    first = [i for i, r in enumerate(account.requests) if "NextToken" not in r]
+    # The exploring first pass stops once no page could pay: past the window each page
+    # costs two members' describes, so 30 unseen members are worth 14 pages at most (16
+    # in all), never the 31 down to the oldest member.
+    assert first[1] - first[0] == 16, first
+    # Later passes read the window alone (with an exploring pass every tenth).
+    later = [b - a for a, b in itertools.pairwise(first[1:])]
+    assert later and max(later) <= 16 and min(later) == 2, later
+    assert requests < 200
+    await leave_all(board, members)
+
+
+@pytest.mark.asyncio
+async def test_dense_members_past_the_window_are_worth_a_longer_pass() -> None:
+    account = Account()
+    account.history(1000)
+    jobs = watches(account, 500)
+    board = board_of(account, 0.05, Pacer(40.0))  # window of two pages
     members = [board.join(w) for w in jobs]
-    assert board is client.sweeps[0.05] and board.sweeping
+    for watch in jobs:
+        watch.created = account.jobs[watch.job_name][0]
+    await asyncio.sleep(0.8)
+    assert all(board.covers(m) for m in members), "100 members a page pay for the page"
+    first = [i for i, r in enumerate(account.requests) if "NextToken" not in r]
+    assert first[1] - first[0] == 5, "five pages, none into the history"
+    await leave_all(board, members)
+
+
+@pytest.mark.asyncio
+async def test_the_list_share_paces_every_page() -> None:
+    account = Account()
+    jobs = watches(account, 500)
+    board = board_of(account, 10.0, Pacer(20.0))
+    members = [board.join(w) for w in jobs]
+    await asyncio.sleep(0.6)
+    await leave_all(board, members)
+    assert len(account.list_times) == 5, "500 members: five pages, then the next interval"
+    gaps = [b - a for a, b in itertools.pairwise(account.list_times)]
+    assert min(gaps) >= 0.045, f"20 requests/s: {gaps}"
+
+
+@pytest.mark.asyncio
+async def test_summaries_without_secondary_status_wake_no_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    account = Account(omit_secondary=True)
+    jobs = watches(account, SWEEP_MIN_TRIGGERS)
+    board = board_of(account, 0.05)
+    members = [board.join(w) for w in jobs]
+    assert await reads(board, members, 0.3) == ["timeout"] * SWEEP_MIN_TRIGGERS
+    await leave_all(board, members)
+    watch = JobWatch("x", time.time() + 60)
+    assert watch.observe({"TrainingJobStatus": "InProgress"}) == "Training job x: InProgress"
+
+
+@pytest.mark.asyncio
+async def test_last_member_out_stops_the_sweep_and_frees_the_client() -> None:
+    account = Account()
+    jobs = watches(account, SWEEP_MIN_TRIGGERS)
+    board = sweep_for(account, 0.05)
+    members = [board.join(w) for w in jobs]
+    assert sweeps_of(account) == {0.05: board} and board.sweeping
+    assert sweep_for(account, 0.1).share is board.share, "one List share per client"
+    await sweep_for(account, 0.1).leave(sweep.Member(JobWatch("x", 0)))
     await asyncio.sleep(0.12)
     await leave_all(board, members)
-    assert client.sweeps == {}
+    assert sweeps_of(account) == {}
     assert not board.sweeping
-    listed = client.count("list_training_jobs")
+    listed = account.count("list_training_jobs")
     await asyncio.sleep(0.15)
-    assert client.count("list_training_jobs") == listed, "no sweep may outlive its members"
+    assert account.count("list_training_jobs") == listed, "no sweep may outlive its members"
 
 
 @pytest.mark.asyncio
@@ -184,10 +358,10 @@ async def test_last_member_out_stops_the_sweep_and_frees_the_client() -> None:
 async def test_a_final_listing_error_hands_polling_back_to_each_trigger(
     caplog: pytest.LogCaptureFixture, error: Exception, named: str
 ) -> None:
-    client = ListingClient()
-    client.list_errors = [error]
-    board = StatusSweep(client, 0.05)  # type: ignore[arg-type]
-    members = [board.join(w) for w in watches(client, SWEEP_MIN_TRIGGERS)]
+    account = Account()
+    account.list_errors = [error]
+    board = board_of(account, 0.05)
+    members = [board.join(w) for w in watches(account, SWEEP_MIN_TRIGGERS)]
     with caplog.at_level(logging.WARNING, logger=sweep.__name__):
         found = await reads(board, members, 1.0)
     # Handed back (as a timeout): each trigger spreads its own polls again.
@@ -200,34 +374,29 @@ async def test_a_final_listing_error_hands_polling_back_to_each_trigger(
 
 
 @pytest.mark.asyncio
-async def test_a_throttled_page_is_asked_again_after_growing_pauses() -> None:
-    client = ListingClient()
-    board = StatusSweep(client, 0.05)  # type: ignore[arg-type]
-    board.members.update(sweep.Member(w) for w in watches(client, 150))
+async def test_a_throttled_page_is_asked_again_after_pauses_and_halves_the_share() -> None:
+    account = Account()
+    share = Pacer(1000.0, floor=10.0)
+    board = board_of(account, 0.05, share)
+    board.members.update(sweep.Member(w) for w in watches(account, 150))
     throttled = client_error("ThrottlingException", "ListTrainingJobs")
-
-    async def call(operation: str, **kwargs: Any) -> Any:
-        if kwargs.get("NextToken") == "100" and client.tokens.count("100") < 2:
-            client.tokens.append("100")
-            raise throttled
-        return await ListingClient.call(client, operation, **kwargs)
-
-    client.call = call  # type: ignore[method-assign]
+    account.list_errors = [throttled, throttled]
     loop = asyncio.get_running_loop()
     started = loop.time()
-    await board._sweep()
-    # The second page failed twice and was asked again with the same token each time.
-    assert client.tokens == [None, "100", "100", "100"]
+    await board._pass()
+    # The first page failed twice and was asked again each time; then two pages.
+    assert len(account.requests) == 4 and "NextToken" not in account.requests[2]
     # Paused two intervals, then four, before asking again: the rate falls under throttling.
     assert loop.time() - started >= 0.05 * (2 + 4) - 0.01
+    assert share.limit is not None and share.limit < 1000.0
 
 
 @pytest.mark.asyncio
 async def test_while_listing_keeps_failing_members_describe_every_few_intervals() -> None:
-    client = ListingClient()
-    client.list_errors = [client_error("ServiceUnavailable", "ListTrainingJobs", 503)] * 100
-    board = StatusSweep(client, 0.02)  # type: ignore[arg-type]
-    members = [board.join(w) for w in watches(client, SWEEP_MIN_TRIGGERS)]
+    account = Account()
+    account.list_errors = [client_error("ServiceUnavailable", "ListTrainingJobs", 503)] * 100
+    board = board_of(account, 0.02)
+    members = [board.join(w) for w in watches(account, SWEEP_MIN_TRIGGERS)]
     found = await reads(board, members, 1.0)
     assert found == [None] * SWEEP_MIN_TRIGGERS, "stale: each must describe its own job"
     assert board.sweeping, "transient errors do not stop the sweep"
@@ -236,10 +405,10 @@ async def test_while_listing_keeps_failing_members_describe_every_few_intervals(
 
 @pytest.mark.asyncio
 async def test_while_listing_is_throttled_members_describe_only_once_it_has_lasted() -> None:
-    client = ListingClient()
-    client.list_errors = [client_error("ThrottlingException", "ListTrainingJobs")] * 100
-    board = StatusSweep(client, 0.1)  # type: ignore[arg-type]
-    members = [board.join(w) for w in watches(client, SWEEP_MIN_TRIGGERS)]
+    account = Account()
+    account.list_errors = [client_error("ThrottlingException", "ListTrainingJobs")] * 100
+    board = board_of(account, 0.1)
+    members = [board.join(w) for w in watches(account, SWEEP_MIN_TRIGGERS)]
     # Requests fail at 0, 0.2, 0.6, 1.0 s ... (pauses of 2, then 4 intervals). Eight
     # intervals of throttling, and no member was told to describe: that would ask AWS for
     # more, not less (other transient errors make them describe from 0.6 s on).
@@ -251,9 +420,9 @@ async def test_while_listing_is_throttled_members_describe_only_once_it_has_last
 
 @pytest.mark.asyncio
 async def test_the_sweep_stops_below_ten_members_and_hands_polling_back() -> None:
-    client = ListingClient()
-    board = StatusSweep(client, 0.05)  # type: ignore[arg-type]
-    members = [board.join(w) for w in watches(client, SWEEP_MIN_TRIGGERS)]
+    account = Account()
+    board = board_of(account, 0.05)
+    members = [board.join(w) for w in watches(account, SWEEP_MIN_TRIGGERS)]
     await leave_all(board, members[: SWEEP_MIN_TRIGGERS - sweep.SWEEP_STOP_BELOW])
     assert board.sweeping, "between ten and twenty members a running sweep goes on"
     staying = members[SWEEP_MIN_TRIGGERS - sweep.SWEEP_STOP_BELOW :]
@@ -266,20 +435,21 @@ async def test_the_sweep_stops_below_ten_members_and_hands_polling_back() -> Non
 
 
 async def run_triggers(
-    monkeypatch: pytest.MonkeyPatch, client: ListingClient, count: int, interval: float
+    monkeypatch: pytest.MonkeyPatch,
+    account: Account,
+    names: list[str],
+    interval: float,
+    outcome: str = "Completed",
 ) -> list[dict[str, Any]]:
-    """``count`` triggers on jobs of ``client`` in this loop, all jobs completing after three
+    """Triggers on ``names`` in this loop, every job ending with ``outcome`` after three
     intervals; each trigger's single event."""
-    names = [f"job-{i:03d}" for i in range(count)]
-    for name in names:
-        client.states[name] = ("InProgress", "Training")
-
-    route_triggers_to(monkeypatch, client)
+    route_triggers_to(monkeypatch, account)
+    monkeypatch.setattr(sweep, "configured_list_share", lambda: 1000.0)
 
     async def finish_all() -> None:
         await asyncio.sleep(interval * 3)
         for name in names:
-            client.states[name] = ("Completed", "Completed")
+            account.set(name, outcome, outcome)
 
     async def one(name: str) -> dict[str, Any]:
         trigger = SageMakerTrainingTrigger(
@@ -301,38 +471,48 @@ async def run_triggers(
 
 
 @pytest.mark.asyncio
-async def test_many_triggers_in_one_loop_share_sweeps_and_describe_only_the_ending(
+async def test_many_triggers_read_completions_from_the_sweep_and_describe_only_failures(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    client = ListingClient()
+    account = Account()
+    account.history(300)
     count = SWEEP_MIN_TRIGGERS * 2
-    events = await run_triggers(monkeypatch, client, count, interval=0.15)
+    done = [account.add(f"ok-{i:03d}") for i in range(count)]
+    events = await run_triggers(monkeypatch, account, done, interval=0.15)
     assert [e["status"] for e in events] == ["success"] * count
-    # A few triggers may poll their own job before the sweep starts; after that only the
-    # jobs that ended are described, once each.
-    assert client.count("describe_training_job") <= count + SWEEP_MIN_TRIGGERS
-    assert client.count("list_training_jobs") >= 3
-    assert client.sweeps == {}
+    # A few triggers may poll their own job before the sweep starts (each also learns its
+    # job's age that way); the ends come from the summaries.
+    describes = account.count("describe_training_job")
+    assert describes <= SWEEP_MIN_TRIGGERS, describes
+    assert sweeps_of(account) == {}
+
+    failed = [account.add(f"bad-{i:03d}") for i in range(count)]
+    before = account.count("describe_training_job")
+    events = await run_triggers(monkeypatch, account, failed, interval=0.15, outcome="Failed")
+    assert {e["status"] for e in events} == {"failed"}
+    assert all("AlgorithmError: boom" in e["message"] for e in events), "reason from describe"
+    assert account.count("describe_training_job") - before <= count + SWEEP_MIN_TRIGGERS
 
 
 @pytest.mark.asyncio
 async def test_triggers_handed_back_spread_their_own_polls_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    client = ListingClient()
-    client.list_errors = [client_error("AccessDeniedException", "ListTrainingJobs")]
+    account = Account()
+    account.list_errors = [client_error("AccessDeniedException", "ListTrainingJobs")]
     first_describe: dict[str, float] = {}
-    plain_call = client.call
+    plain_call = account.call
 
     async def call(operation: str, **kwargs: Any) -> Any:
         if operation == "describe_training_job":
             first_describe.setdefault(kwargs["TrainingJobName"], time.monotonic())
         return await plain_call(operation, **kwargs)
 
-    client.call = call  # type: ignore[method-assign]
-    events = await run_triggers(monkeypatch, client, SWEEP_MIN_TRIGGERS, interval=1.0)
+    account.call = call  # type: ignore[method-assign]
+    names = [account.add(f"job-{i:03d}") for i in range(SWEEP_MIN_TRIGGERS)]
+    events = await run_triggers(monkeypatch, account, names, interval=1.0)
     assert [e["status"] for e in events] == ["success"] * SWEEP_MIN_TRIGGERS
-    assert client.count("list_training_jobs") == 1
+    assert account.count("list_training_jobs") == 1
     times = sorted(first_describe.values())
     assert len(times) == SWEEP_MIN_TRIGGERS
     # Spread over the interval's four 0.25 s poll slots again, not all at the moment the
