@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sagemaker_async.testing.jobs import TERMINAL, JobStore, SageMakerError, TrainingJob, Transition
+from sagemaker_async.testing.listing import ListingSettings, list_page
 from sagemaker_async.testing.logs import JobLogs
 
 _JOB_OPERATIONS = frozenset(
@@ -15,11 +16,6 @@ _JOB_OPERATIONS = frozenset(
 )
 _TAG_OPERATIONS = frozenset({"AddTags", "ListTags", "DeleteTags"})
 _TRAINING_JOB_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[^:]*:\d{12}:training-job/(.+)$")
-_SORT_KEYS: dict[str, Callable[[TrainingJob, float], Any]] = {
-    "CreationTime": lambda job, now: job.created_at,
-    "Name": lambda job, now: job.name,
-    "Status": lambda job, now: job.status(now),
-}
 
 Body = dict[str, Any]
 
@@ -72,11 +68,13 @@ class SageMakerApi:
 
     :param store: the job store.
     :param logs: the log writer, synced on every read so logs never lag a status.
+    :param listing: how ListTrainingJobs applies the filters AWS leaves undocumented.
     """
 
-    def __init__(self, store: JobStore, logs: JobLogs) -> None:
+    def __init__(self, store: JobStore, logs: JobLogs, listing: ListingSettings) -> None:
         self.store = store
         self.logs = logs
+        self.listing = listing
         self._handlers: dict[str, Callable[[Body, str], Body]] = {
             "CreateTrainingJob": self._create,
             "DescribeTrainingJob": self._describe,
@@ -114,12 +112,7 @@ class SageMakerApi:
 
     def _list(self, body: Body, region: str) -> Body:
         now = self.store.clock()
-        jobs = [job for job in self.store.jobs() if _matches(job, body, now)]
-        sort_by = str(body.get("SortBy", "CreationTime"))
-        key = _SORT_KEYS.get(sort_by, _SORT_KEYS["CreationTime"])
-        descending = body.get("SortOrder", "Descending") == "Descending"
-        jobs.sort(key=lambda job: key(job, now), reverse=descending)
-        page, token = _page(jobs, body, default_size=10)
+        page, token = list_page(self.store, body, self.listing.time_filters, now)
         self.store.note_listed([job.name for job in page])
         result: Body = {"TrainingJobSummaries": [summary(job, now) for job in page]}
         if token is not None:
@@ -155,28 +148,8 @@ class SageMakerApi:
         return name
 
 
-def _matches(job: TrainingJob, body: Body, now: float) -> bool:
-    """Whether ``job`` passes the request's filters (cheap ones first: the bench lists
-    ten thousand jobs a hundred at a time)."""
-    contains = body.get("NameContains")
-    if contains and str(contains).lower() not in job.name.lower():
-        return False
-    status = body.get("StatusEquals")
-    if status and job.status(now) != status:
-        return False
-    for field, sign in (("CreationTimeAfter", 1), ("CreationTimeBefore", -1)):
-        limit = body.get(field)
-        if limit is not None and (job.created_at - float(limit)) * sign <= 0:
-            return False
-    for field, sign in (("LastModifiedTimeAfter", 1), ("LastModifiedTimeBefore", -1)):
-        limit = body.get(field)
-        if limit is not None and (job.transitions(now)[-1].start - float(limit)) * sign <= 0:
-            return False
-    return True
-
-
 def _page(items: list[Any], body: Body, default_size: int) -> tuple[list[Any], str | None]:
-    """One page of ``items``; the token is simply the offset of the next page."""
+    """One page of ``items`` (ListTags); the token is simply the offset of the next page."""
     try:
         start = int(body.get("NextToken") or 0)
     except ValueError:

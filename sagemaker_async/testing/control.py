@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import TYPE_CHECKING, Any, cast
 
@@ -71,8 +72,9 @@ class SimulatorClient:
         }
         self._request("POST", "rules", rule)
 
-    def jobs(self) -> list[dict[str, Any]]:
-        """Every job: name, status, secondary_status, created_at, tags and per-job calls.
+    def jobs(self, prefix: str | None = None) -> list[dict[str, Any]]:
+        """Every job (or those whose name starts with ``prefix``), oldest first: name,
+        status, secondary_status, created_at, tags and per-job calls.
 
         ``calls`` counts the calls received that named the job, faulted or not;
         ``served_calls`` only those that got past the injected faults and were handled;
@@ -81,11 +83,12 @@ class SimulatorClient:
         ``listed`` counts the ListTrainingJobs answers that included the job and
         ``first_listed`` says when the first did (epoch seconds, or ``None``).
         """
-        return cast("list[dict[str, Any]]", self._request("GET", "jobs")["jobs"])
+        route = "jobs" if prefix is None else "jobs?" + urllib.parse.urlencode({"prefix": prefix})
+        return cast("list[dict[str, Any]]", self._request("GET", route)["jobs"])
 
     def job(self, name: str) -> dict[str, Any] | None:
         """One job as in :meth:`jobs`, or ``None`` if there is no job of that name."""
-        return next((job for job in self.jobs() if job["name"] == name), None)
+        return next((job for job in self.jobs(prefix=name) if job["name"] == name), None)
 
     def calls(self) -> dict[str, int]:
         """How many times each SageMaker operation was received."""
@@ -96,7 +99,8 @@ class SimulatorClient:
         return cast("dict[str, int]", self._request("GET", "calls")["served"])
 
     def reset(self) -> None:
-        """Forget all jobs, rules, faults, call counters and assumed roles."""
+        """Forget all jobs (a seeded history too), rules, faults, rate limits, call counters
+        and assumed roles; restore the default listing settings."""
         self._request("POST", "reset", {})
 
     def set_faults(self, **config: Unpack[FaultSettings]) -> None:
@@ -143,6 +147,74 @@ class SimulatorClient:
         ``expiration`` and ``at`` (epoch seconds).
         """
         return cast("list[dict[str, Any]]", self._request("GET", "sts")["assumed"])
+
+    def set_listing(self, time_filters: str) -> None:
+        """Choose how ListTrainingJobs applies ``NameContains`` and the ``CreationTime*`` /
+        ``LastModifiedTime*`` filters, which AWS does not document.
+
+        :param time_filters: ``"after_page"`` (the default): take ``MaxResults`` jobs in
+            order, then filter them, as AWS documents for ``StatusEquals``, so pages can be
+            short or empty and still carry a ``NextToken``; ``"before_page"``: filter, then
+            take ``MaxResults`` of the jobs that pass.
+        """
+        self._request("POST", "listing", {"time_filters": time_filters})
+
+    def listing(self) -> dict[str, Any]:
+        """The listing settings: ``{"time_filters": "after_page" | "before_page"}``."""
+        return self._request("GET", "listing")
+
+    def set_rate_limits(self, limits: dict[str, float | dict[str, float]]) -> None:
+        """Replace the account's per-operation rate limits (``{}`` removes them all).
+
+        A call over its operation's limit is answered 400 ``ThrottlingException`` ("Rate
+        exceeded") and has no effect; it counts as received, not served. Each limit is a
+        token bucket, full when set. For now only SageMaker operations are limited;
+        CloudWatch Logs (``FilterLogEvents``, ``DescribeLogStreams``, ``GetLogEvents``) and
+        STS (``AssumeRole``, ``GetCallerIdentity``) names are accepted for later use.
+
+        :param limits: ``{operation: rate}`` or ``{operation: {"rate": r, "burst": b}}``:
+            ``r`` calls a second (> 0), up to ``b`` at once (>= 1; default ``max(1, r)``).
+        """
+        self._request("POST", "limits", dict(limits))
+
+    def rate_limits(self) -> dict[str, Any]:
+        """``{"limits": {op: {"rate", "burst"}}, "allowed": {op: n}, "throttled": {op: n}}``,
+        counted for limited operations since the limits were last set or reset."""
+        return self._request("GET", "limits")
+
+    def seed_history(
+        self,
+        count: int,
+        created_from: float | None = None,
+        created_to: float | None = None,
+        prefix: str = "history",
+        failed_fraction: float = 0.1,
+        stopped_fraction: float = 0.05,
+    ) -> int:
+        """Add ``count`` jobs that finished in the past, as an account's history; returns
+        how many were added. They are created straight into the store (no calls counted, no
+        log streams), named ``f"{prefix}-{i:06d}"`` oldest first, evenly over the span.
+
+        :param created_from: epoch seconds of the oldest (default: 30 days before
+            ``created_to``).
+        :param created_to: epoch seconds of the newest (default: an hour ago; not after now).
+        :param prefix: the names' prefix; a name already taken refuses the whole history.
+        :param failed_fraction: share of ``Failed`` jobs; the rest are ``Completed``...
+        :param stopped_fraction: ...but for this share of ``Stopped`` ones.
+        """
+        spec: dict[str, Any] = {
+            "count": count,
+            "prefix": prefix,
+            "failed_fraction": failed_fraction,
+            "stopped_fraction": stopped_fraction,
+        }
+        if created_from is not None:
+            spec["created_from"] = created_from
+        if created_to is not None:
+            spec["created_to"] = created_to
+        # Seeding is quick (50,000 jobs in about half a second), but allow for slow machines.
+        answer = self._request("POST", "history", spec, timeout=max(self.timeout, 60.0))
+        return int(answer["created"])
 
     def _request(
         self,

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sagemaker_async.testing.index import CreationIndex, CreationKey
+
 ACCOUNT_ID = "123456789012"
 DEFAULT_FAILURE_REASON = "AlgorithmError: simulated failure"
 OUTCOMES = ("Completed", "Failed")
@@ -97,6 +99,8 @@ class TrainingJob:
     stop_delay: float
     tags: dict[str, str] = field(default_factory=dict)
     stop_requested_at: float | None = None
+    # False for a seeded history: those jobs ended before the simulator ran, so no logs.
+    writes_logs: bool = True
 
     def timeline(self) -> list[Transition]:
         """Every secondary status the job will go through, including future ones."""
@@ -183,6 +187,7 @@ class JobStore:
         self.clock = clock
         self._lock = threading.RLock()
         self._jobs: dict[str, TrainingJob] = {}
+        self._by_creation = CreationIndex()
         self._rules: list[Rule] = []
         # Calls as received (faulted ones included) and as served (answered by the handler).
         self._calls: Counter[str] = Counter()
@@ -281,7 +286,26 @@ class JobStore:
                 tags=tags,
             )
             self._jobs[name] = job
+            self._by_creation.add(job)
             return job
+
+    def add_finished(self, jobs: list[TrainingJob]) -> None:
+        """Add jobs that ended already (a seeded history), without counters.
+
+        :raises SageMakerError: ``ResourceInUse`` if a name is taken; nothing is added then.
+        """
+        with self._lock:
+            taken = next((job.name for job in jobs if job.name in self._jobs), None)
+            if taken is not None:
+                raise SageMakerError("ResourceInUse", f"a job named {taken} already exists")
+            self._jobs.update((job.name, job) for job in jobs)
+            self._by_creation.merge(jobs)
+
+    def by_creation(self, after: CreationKey | None, desc: bool, limit: int) -> list[TrainingJob]:
+        """Up to ``limit`` jobs strictly after ``after`` in creation order (newest first if
+        ``desc``), O(log n + limit)."""
+        with self._lock:
+            return self._by_creation.after(after, desc, limit)
 
     def get(self, name: str) -> TrainingJob:
         """The job called ``name``; SageMaker's not-found error if there is none."""
@@ -324,10 +348,11 @@ class JobStore:
         with self._lock:
             return dict(self.get(name).tags)
 
-    def jobs(self) -> list[TrainingJob]:
-        """A snapshot of all jobs, oldest first."""
+    def jobs(self, prefix: str | None = None) -> list[TrainingJob]:
+        """A snapshot of all jobs (or those whose name starts with ``prefix``), oldest first."""
         with self._lock:
-            return list(self._jobs.values())
+            jobs = self._by_creation.snapshot()
+        return jobs if prefix is None else [job for job in jobs if job.name.startswith(prefix)]
 
     def job_calls(self, name: str, *, served: bool = False) -> dict[str, int]:
         """The calls received (or, with ``served``, handled) that named this job."""
@@ -353,6 +378,7 @@ class JobStore:
         """Forget every job, rule and counter."""
         with self._lock:
             self._jobs.clear()
+            self._by_creation.clear()
             self._rules.clear()
             self._calls.clear()
             self._job_calls.clear()

@@ -81,14 +81,19 @@ class JobLogs:
         self._lock = threading.Lock()
         self._cursors: dict[tuple[str, str], float | None] = {}
         self._finished: set[tuple[str, str]] = set()
+        self._pending: dict[tuple[str, str], TrainingJob] = {}
 
     def sync(self, job: TrainingJob) -> None:
         """Write the job's lines that are due by now and not yet written."""
+        if not job.writes_logs:
+            return
         key = (job.region, stream_name(job))
         with self._lock:
             # Checked under the lock so a reset cannot slip in and leave an orphan stream.
             if key in self._finished or not self._is_current(job):
+                self._pending.pop(key, None)
                 return
+            self._pending[key] = job  # kept until its stream is complete, should a write fail
             now = self._clock()
             lines = log_lines(job, self._cursors.get(key), now)
             if lines or key not in self._cursors:
@@ -97,10 +102,21 @@ class JobLogs:
             if job.end_time(now) is not None:
                 # Nothing is printed after the terminal status, so this stream is complete.
                 self._finished.add(key)
+                del self._pending[key]
 
-    def sync_all(self, jobs: list[TrainingJob]) -> None:
-        """Sync every job, logging (not raising) failures so the ticker keeps going."""
-        for job in jobs:
+    def pending(self) -> list[TrainingJob]:
+        """The jobs synced before whose streams are not complete yet."""
+        with self._lock:
+            return list(self._pending.values())
+
+    def sync_pending(self) -> None:
+        """Sync every pending job, logging (not raising) failures so the ticker keeps going.
+
+        Every job created through the API is synced once then, so the pending ones are all
+        that can still be owed lines: a tick costs nothing per finished job, however long
+        the account's history.
+        """
+        for job in self.pending():
             try:
                 self.sync(job)
             except Exception:
@@ -115,6 +131,7 @@ class JobLogs:
                     backend.delete_log_stream(LOG_GROUP, stream)
             self._cursors.clear()
             self._finished.clear()
+            self._pending.clear()
 
     def _write(self, region: str, stream: str, lines: list[LogLine]) -> None:
         backend = logs_backends[self._account_id][region]
@@ -127,18 +144,14 @@ class JobLogs:
 
 
 class LogTicker:
-    """A daemon thread that syncs all jobs' logs every ``interval`` seconds.
+    """A daemon thread that syncs the pending jobs' logs every ``interval`` seconds.
 
     :param logs: the log writer.
-    :param jobs: returns the jobs to sync.
     :param interval: seconds between ticks.
     """
 
-    def __init__(
-        self, logs: JobLogs, jobs: Callable[[], list[TrainingJob]], interval: float = 0.5
-    ) -> None:
+    def __init__(self, logs: JobLogs, interval: float = 0.5) -> None:
         self._logs = logs
-        self._jobs = jobs
         self._interval = interval
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sagemaker-sim-logs", daemon=True)
@@ -155,4 +168,4 @@ class LogTicker:
 
     def _run(self) -> None:
         while not self._stopping.wait(self._interval):
-            self._logs.sync_all(self._jobs())
+            self._logs.sync_pending()

@@ -8,8 +8,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import boto3
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -18,10 +19,14 @@ from werkzeug.wrappers import Response
 
 from sagemaker_async.testing.api import SageMakerApi, job_name_in
 from sagemaker_async.testing.control import SimulatorClient
-from sagemaker_async.testing.faults import Decision, FaultInjector, drop_connection
+from sagemaker_async.testing.faults import THROTTLED, Decision, FaultInjector, drop_connection
 from sagemaker_async.testing.handler import QuietHandler
-from sagemaker_async.testing.jobs import JobStore, Rule, SageMakerError, TrainingJob
+from sagemaker_async.testing.history import parse_history, seed_history
+from sagemaker_async.testing.jobs import JobStore, Rule, SageMakerError
+from sagemaker_async.testing.limits import RateLimiter
+from sagemaker_async.testing.listing import ListingSettings
 from sagemaker_async.testing.logs import JobLogs, LogTicker
+from sagemaker_async.testing.routes import ControlApi, ControlRequest
 from sagemaker_async.testing.sts import AssumeRoleDesk, signer
 
 if TYPE_CHECKING:
@@ -49,21 +54,13 @@ class SimulatorApp:
     def __init__(self, store: JobStore, logs: JobLogs, backend: WSGIApplication) -> None:
         self.store = store
         self.logs = logs
-        self.api = SageMakerApi(store, logs)
+        self.listing = ListingSettings()
+        self.api = SageMakerApi(store, logs, self.listing)
         self.backend = backend
         self.faults = FaultInjector()
+        self.limits = RateLimiter()
         self.sts = AssumeRoleDesk(store.clock)
-        self._control: dict[tuple[str, str], Callable[[dict[str, Any] | None], Response]] = {
-            ("GET", "health"): lambda _: _json(200, {"ok": True}),
-            ("GET", "jobs"): lambda _: _json(200, {"jobs": self.jobs_view()}),
-            ("GET", "calls"): lambda _: _json(200, self._calls_view()),
-            ("POST", "rules"): self._add_rule,
-            ("POST", "reset"): lambda _: self._reset(),
-            ("GET", "faults"): lambda _: _json(200, self.faults.view()),
-            ("POST", "faults"): self._set_faults,
-            ("GET", "sts"): lambda _: _json(200, self.sts.view()),
-            ("POST", "sts"): self._set_sts,
-        }
+        self.control = ControlApi(self)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO", ""))
@@ -79,30 +76,6 @@ class SimulatorApp:
                 return self.sts.answer(request, self.backend, environ, start_response)
         return self.backend(environ, start_response)
 
-    def jobs_view(self) -> list[dict[str, Any]]:
-        """The control API's view of every job."""
-        now = self.store.clock()
-        return [self._job_view(job, now) for job in self.store.jobs()]
-
-    def _job_view(self, job: TrainingJob, now: float) -> dict[str, Any]:
-        listed, first_listed = self.store.job_listed(job.name)
-        return {
-            "name": job.name,
-            "status": job.status(now),
-            "secondary_status": job.secondary_status(now),
-            "created_at": job.created_at,
-            "tags": dict(job.tags),
-            "calls": self.store.job_calls(job.name),
-            "served_calls": self.store.job_calls(job.name, served=True),
-            "signers": self.store.job_signers(job.name),
-            "first_calls": self.store.job_first_calls(job.name),
-            "listed": listed,
-            "first_listed": first_listed,
-        }
-
-    def _calls_view(self) -> dict[str, Any]:
-        return {"calls": self.store.calls(), "served": self.store.calls(served=True)}
-
     def _sagemaker(
         self, operation: str, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
@@ -116,6 +89,10 @@ class SimulatorApp:
             # Holds only this request's thread: the server runs one thread per request.
             time.sleep(decision.delay)
         if decision.kind is None or decision.serve_first:
+            # The account's rate limit: over it, the call is answered and has no effect.
+            if not self.limits.allow(operation):
+                throttled = aws_error(THROTTLED.code, THROTTLED.message, THROTTLED.status)
+                return throttled(environ, start_response)
             self.store.count(operation, job_name, served=True)
             served = self._serve(operation, body, environ)
             if decision.kind is None:
@@ -148,49 +125,24 @@ class SimulatorApp:
         return Response(json.dumps(result), 200, _aws_headers(), content_type=_AWS_JSON)
 
     def _control_call(self, environ: WSGIEnvironment, path: str) -> Response:
-        route = (str(environ.get("REQUEST_METHOD", "GET")), path[len(CONTROL_PREFIX) :].strip("/"))
-        handler = self._control.get(route)
-        if handler is None:
-            return _json(404, {"ok": False, "error": f"no control route {route[0]} {path}"})
-        return handler(_parse_json(_read_body(environ)))
-
-    def _add_rule(self, body: dict[str, Any] | None) -> Response:
-        try:
-            rule = _rule_from(body)
-            self.store.add_rule(rule)
-        except (TypeError, ValueError) as err:
-            return _json(400, {"ok": False, "error": str(err)})
-        return _json(200, {"ok": True})
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        query = parse_qs(str(environ.get("QUERY_STRING", "")))
+        request = ControlRequest(
+            body=_parse_json(_read_body(environ)),
+            query={key: values[-1] for key, values in query.items()},
+        )
+        return self.control.answer(method, path[len(CONTROL_PREFIX) :].strip("/"), request)
 
     def reset(self) -> None:
-        """Forget jobs, rules, faults, counters and assumed roles; delete the jobs' log streams."""
+        """Forget jobs, rules, faults, limits, counters and assumed roles, restore the listing
+        settings; delete the jobs' log streams."""
         self.faults.reset()
+        self.limits.reset()
+        self.listing.reset()
         self.sts.reset()
         # Store first: once a job is gone from the store its logs are no longer written.
         self.store.reset()
         self.logs.reset()
-
-    def _set_faults(self, body: dict[str, Any] | None) -> Response:
-        try:
-            if body is None:
-                raise ValueError("the fault configuration must be a JSON object")
-            self.faults.configure(body)
-        except ValueError as err:
-            return _json(400, {"ok": False, "error": str(err)})
-        return _json(200, {"ok": True, **self.faults.view()})
-
-    def _set_sts(self, body: dict[str, Any] | None) -> Response:
-        try:
-            if body is None:
-                raise ValueError("the STS configuration must be a JSON object")
-            self.sts.configure(body.get("credential_lifetime"))
-        except (TypeError, ValueError) as err:
-            return _json(400, {"ok": False, "error": str(err)})
-        return _json(200, {"ok": True, **self.sts.view()})
-
-    def _reset(self) -> Response:
-        self.reset()
-        return _json(200, {"ok": True})
 
 
 def _fault_app(decision: Decision) -> WSGIApplication:
@@ -208,10 +160,6 @@ def aws_error(code: str, message: str, status: int = 400) -> Response:
 
 def _aws_headers() -> dict[str, str]:
     return {"x-amzn-RequestId": str(uuid.uuid4())}
-
-
-def _json(status: int, payload: dict[str, Any]) -> Response:
-    return Response(json.dumps(payload), status, content_type="application/json")
 
 
 def _read_body(environ: WSGIEnvironment) -> bytes:
@@ -237,18 +185,6 @@ def _parse_json(raw: bytes) -> dict[str, Any] | None:
 def _region(environ: WSGIEnvironment) -> str:
     who = signer(environ)
     return who[1] if who else DEFAULT_REGION
-
-
-def _rule_from(body: dict[str, Any] | None) -> Rule:
-    if body is None or not isinstance(body.get("name_prefix"), str):
-        raise ValueError("a rule needs a string name_prefix")
-    duration = body.get("duration")
-    return Rule(
-        name_prefix=body["name_prefix"],
-        duration=None if duration is None else float(duration),
-        outcome=str(body.get("outcome") or "Completed"),
-        failure_reason=body.get("failure_reason"),
-    )
 
 
 class SageMakerSimulator:
@@ -292,7 +228,7 @@ class SageMakerSimulator:
             daemon=True,
         )
         self._thread.start()
-        self._ticker = LogTicker(self.logs, self.store.jobs)
+        self._ticker = LogTicker(self.logs)
         self._ticker.start()
         return self
 
@@ -367,6 +303,18 @@ class SageMakerSimulator:
     def assumed_roles(self) -> list[dict[str, Any]]:
         """Same as :meth:`SimulatorClient.assumed_roles`, without HTTP."""
         return list(self.app.sts.view()["assumed"])
+
+    def set_listing(self, time_filters: str) -> None:
+        """Same as :meth:`SimulatorClient.set_listing`, without HTTP."""
+        self.app.listing.configure({"time_filters": time_filters})
+
+    def set_rate_limits(self, limits: dict[str, float | dict[str, float]]) -> None:
+        """Same as :meth:`SimulatorClient.set_rate_limits`, without HTTP."""
+        self.app.limits.configure(limits)
+
+    def seed_history(self, count: int, **spec: Any) -> int:
+        """Same as :meth:`SimulatorClient.seed_history`, without HTTP."""
+        return seed_history(self.store, parse_history({"count": count, **spec}, self.store.clock()))
 
     def log_lines(self, job_name: str) -> list[tuple[str, str]]:
         """``(stream, message)`` of every line the job wrote so far, as CloudWatch serves them."""

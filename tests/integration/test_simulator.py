@@ -218,12 +218,23 @@ def test_list_training_jobs_filters_and_pages(sm: Any, control: SimulatorClient)
 
     done = sm.list_training_jobs(StatusEquals="Completed")["TrainingJobSummaries"]
     assert sorted(j["TrainingJobName"] for j in done) == ["quick-a", "quick-b"]
+    # NameContains ignores case. By default it filters each page of MaxResults jobs (as
+    # StatusEquals does), so quick-b's page comes back empty; "before_page" skips it.
     query = {"NameContains": "-A", "MaxResults": 1, "SortOrder": "Ascending"}
-    first = sm.list_training_jobs(**query)
-    assert [j["TrainingJobName"] for j in first["TrainingJobSummaries"]] == ["quick-a"]
-    rest = sm.list_training_jobs(**query, NextToken=first["NextToken"])
-    assert [j["TrainingJobName"] for j in rest["TrainingJobSummaries"]] == ["slow-a"]
-    assert "NextToken" not in rest
+    assert list_names(sm, **query) == [["quick-a"], [], ["slow-a"]]
+    control.set_listing("before_page")
+    assert list_names(sm, **query) == [["quick-a"], ["slow-a"]]
+
+
+def list_names(sm: Any, **query: Any) -> list[list[str]]:
+    """The job names of every page of a ListTrainingJobs pass, page by page."""
+    pages: list[list[str]] = []
+    while True:
+        page = sm.list_training_jobs(**query)
+        pages.append([j["TrainingJobName"] for j in page["TrainingJobSummaries"]])
+        if "NextToken" not in page:
+            return pages
+        query["NextToken"] = page["NextToken"]
 
 
 def test_logs_stream_has_lines(sm: Any, logs: Any, control: SimulatorClient) -> None:

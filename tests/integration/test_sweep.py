@@ -1,5 +1,6 @@
-"""Many triggers in one event loop against the simulator: one ListTrainingJobs sweep per
-interval reads their statuses, and each job is described once, when it has ended."""
+"""Many triggers in one event loop against the simulator, which lists training jobs as the
+API reference documents (newest first, StatusEquals after the page): ListTrainingJobs passes
+read their statuses, within the List share, whatever the account's history."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def create_jobs(sim: SimulatorClient, endpoint: str, count: int, seconds: float)
 async def run_all(names: list[str], interval: float) -> list[dict[str, Any]]:
     async def one(name: str) -> dict[str, Any]:
         trigger = SageMakerTrainingTrigger(
-            job_name=name, deadline=time.time() + 60, check_interval=interval, print_log=False
+            job_name=name, deadline=time.time() + 90, check_interval=interval, print_log=False
         )
         events = [event.payload async for event in trigger.run()]
         assert len(events) == 1
@@ -51,20 +52,47 @@ async def run_all(names: list[str], interval: float) -> list[dict[str, Any]]:
 
 
 @pytest.mark.asyncio
-async def test_triggers_sharing_a_client_read_statuses_from_one_sweep(
-    sim: SimulatorClient, simulator: Any
+@pytest.mark.parametrize("time_filters", ["after_page", "before_page"])
+async def test_triggers_sharing_a_client_read_statuses_and_ends_from_the_passes(
+    sim: SimulatorClient, simulator: Any, monkeypatch: pytest.MonkeyPatch, time_filters: str
 ) -> None:
+    # Under either reading of the undocumented time filters (the passes use none), with a
+    # history of finished jobs that no pass may page through.
+    sim.set_listing(time_filters=time_filters)
+    now = time.time()
+    sim.seed_history(5000, created_from=now - 86400, created_to=now - 60)
+    monkeypatch.setenv("AIRFLOW__SAGEMAKER_ASYNC__LIST_REQUESTS_PER_SECOND", "5")
     names = create_jobs(sim, simulator.endpoint_url, JOBS, seconds=3.0)
     events = await run_all(names, interval=1.0)
     assert [e["status"] for e in events] == ["success"] * JOBS
-    jobs = {job["name"]: job for job in sim.jobs()}
+    jobs = {job["name"]: job for job in sim.jobs(prefix="sw-")}
     for name in names:
-        # Listed while it ran; described once, when the sweep no longer listed it.
+        # Listed while it ran, and its end read from the listing: no describe for the end.
         assert jobs[name]["listed"] >= 2, jobs[name]
-        assert jobs[name]["calls"].get("DescribeTrainingJob") == 1, jobs[name]
+        assert jobs[name]["calls"].get("DescribeTrainingJob", 0) <= 1, jobs[name]
+    described = sum(job["calls"].get("DescribeTrainingJob", 0) for job in jobs.values())
+    assert described < SWEEP_MIN_TRIGGERS, "only triggers that polled before the sweep began"
     lists = sim.calls()["ListTrainingJobs"]
-    assert 2 <= lists <= 8, f"one request per sweep (every second, about 4 s): {lists}"
+    assert 2 <= lists <= 10, f"one page a pass (every second, about 4 s), no history: {lists}"
     assert len(pool_for_running_loop()) == 0, "the shared client closes after the last trigger"
+
+
+@pytest.mark.asyncio
+async def test_a_pass_within_the_account_rate_limit_is_never_throttled(
+    sim: SimulatorClient, simulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 250 jobs are three pages; at the default share of 1 request/s a pass takes about
+    # 3 s, within an account limit of 2/s shared with nobody here.
+    sim.set_rate_limits({"ListTrainingJobs": 2.0})
+    names = create_jobs(sim, simulator.endpoint_url, 250, seconds=6.0)
+    events = await run_all(names, interval=2.0)
+    assert [e["status"] for e in events] == ["success"] * 250
+    limits = sim.rate_limits()
+    assert limits["throttled"].get("ListTrainingJobs", 0) == 0, limits
+    assert limits["allowed"]["ListTrainingJobs"] >= 3, limits
+    jobs = sim.jobs(prefix="sw-")
+    described = sum(job["calls"].get("DescribeTrainingJob", 0) for job in jobs)
+    assert described < 250 / 4, f"ends come from the listing: {described} describes"
 
 
 @pytest.mark.asyncio
