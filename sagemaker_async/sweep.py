@@ -59,9 +59,6 @@ THROTTLED_STALE_INTERVALS = 10
 #: After a final listing error (other than access denied, which is for good), no sweep
 #: starts again for this many intervals.
 RETRY_AFTER_INTERVALS = 10
-#: Every this many passes, a pass may page past last pass's limit as far as it pays, to
-#: find members whose jobs became cheap to cover.
-EXPLORE_EVERY = 10
 #: Default share of the account's ``ListTrainingJobs`` rate one triggerer spends (requests
 #: per second, per connection and region); AWS allows the whole account about 2.
 DEFAULT_LIST_SHARE = 1.0
@@ -92,6 +89,8 @@ class Member:
     on_sweep: bool = False
     #: Whether the passes read this member's job (else it describes its own).
     covered: bool = True
+    #: Whether a pass has judged where the member's job lies (found it, or passed it by).
+    placed: bool = False
 
     def __call__(self) -> None:
         """The read's time ran out. The member is its own timer callback: a bound method
@@ -144,7 +143,6 @@ class StatusSweep:
     _last_told: float = field(default=0.0, init=False)  # loop time members last heard
     _failures: int = field(default=0, init=False)  # listing errors in a row
     _limit: int | None = field(default=None, init=False)  # pages per pass; None: explore
-    _passes: int = field(default=0, init=False)
     # Timers need no context variables: one context per sweep (so per loop and thread)
     # spares each timer a copy of the caller's.
     _timers: contextvars.Context = field(default_factory=contextvars.Context, init=False)
@@ -243,9 +241,12 @@ class StatusSweep:
             (-math.inf if m.watch.created is None else m.watch.created for m in targets.values()),
             default=math.inf,
         )
-        explore = self._limit is None or self._passes % EXPLORE_EVERY == 0
+        # Jobs only ever sink deeper (newer ones come in front), so a pass pages past the
+        # last pass's limit only for members no pass has placed yet, once they are enough to
+        # pay for a page: the first pass, or jobs re-attached after a triggerer restart.
+        unplaced = sum(not m.placed for m in targets.values())
+        explore = self._limit is None or unplaced >= self.window
         ledger = PageLedger(self.window, len(targets), None if explore else self._limit)
-        self._passes += 1
         page_of: dict[str, int] = {}
         oldest = math.inf
         request: dict[str, Any] = dict(_LIST_ORDER)
@@ -263,7 +264,8 @@ class StatusSweep:
                 break
             request["NextToken"] = token
         self._limit = ledger.next_limit()
-        await self._settle_coverage(list(targets.values()), page_of, ledger.covered_pages(), oldest)
+        covered = ledger.covered_pages()
+        await self._settle_coverage(list(targets.values()), page_of, covered, oldest, explore)
 
     async def _page(self, request: dict[str, Any]) -> dict[str, Any]:
         """One page, at the List share's pace. A transient error (throttling among them)
@@ -313,19 +315,27 @@ class StatusSweep:
         await self._wake(list(news), news.__getitem__)
 
     async def _settle_coverage(
-        self, members: list[Member], page_of: dict[str, int], covered: int, oldest: float
+        self,
+        members: list[Member],
+        page_of: dict[str, int],
+        covered: int,
+        oldest: float,
+        explored: bool,
     ) -> None:
         """Members found on the pages worth reading stay covered; those found deeper or
         older than every job read describe their own jobs. A member not found although its
         job lies within the pages read, or whose job's age is unknown, describes it now
-        (authoritative, and it learns when the job was created)."""
+        (authoritative, and it learns when the job was created); after a pass that paged as
+        far as paying allowed, it counts as placed."""
         describe_now: list[Member] = []
         for member in members:
             page = page_of.get(member.watch.job_name)
             created = member.watch.created
             if page is None and (created is None or created >= oldest):
+                member.placed = member.placed or explored
                 describe_now.append(member)
                 continue
+            member.placed = True
             was = member.covered
             member.covered = page is not None and page <= covered
             if was and not member.covered and member.on_sweep:
