@@ -32,8 +32,8 @@ lint: $(STAMP)  ## ruff check, ruff format --check and mypy --strict on the pack
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict sagemaker_async
 
-demo: $(STAMP)  ## The example DAG through a real Airflow stack and the SageMaker simulator (KEEP=1 keeps it up)
-	KEEP=$(KEEP) $(BIN)/python -m tests.e2e.demo
+demo: $(STAMP)  ## The example DAG through a real Airflow stack and the SageMaker simulator (KEEP=1 keeps it up; TOPOLOGY=ha: PostgreSQL, 2 schedulers, 2 triggerers)
+	KEEP=$(KEEP) TOPOLOGY=$(TOPOLOGY) $(BIN)/python -m tests.e2e.demo
 
 bench: $(STAMP)  ## Our trigger vs the amazon provider's at scale on the simulator (BENCH_ARGS=--quick: smoke run)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'

@@ -29,7 +29,12 @@ with DAG(
     submit = SageMakerTrainingOperator(
         task_id="submit_training",
         config={
-            "TrainingJobName": "example-submit-{{ ts_nodash | lower }}",
+            # A run triggered by hand has no logical date (so no {{ ts_nodash }}) in Airflow 3;
+            # run_after, the trigger time, stands in for it there.
+            "TrainingJobName": (
+                "example-submit-"
+                "{{ (dag_run.logical_date or dag_run.run_after) | ts_nodash | lower }}"
+            ),
             "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
             "RoleArn": ROLE_ARN,
             "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/models/"},

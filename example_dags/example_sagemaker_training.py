@@ -1,8 +1,11 @@
 """Train a model every day on SageMaker without holding a worker slot while it trains.
 
-The job is named after the run's date, so a re-run of the same day takes the next free
-``-N`` suffix instead of failing. Everything that differs between accounts comes from the
-environment, so the same file runs against AWS or the bundled SageMaker simulator.
+The job is named after the run's date and time: a scheduled run's logical date, or for a run
+started by hand (``airflow dags trigger``, the REST API, the UI's trigger form with its date
+cleared) the moment it was triggered, since Airflow 3 gives such a run no logical date. A name
+already taken, by a second run in the same second or a cleared task running again, takes the
+next free ``-N`` suffix instead of failing. Everything that differs between accounts comes from
+the environment, so the same file runs against AWS or the bundled SageMaker simulator.
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ BUCKET = os.environ.get("SAGEMAKER_BUCKET", "example-training-bucket")
 CHECK_INTERVAL = int(os.environ.get("SAGEMAKER_CHECK_INTERVAL", "30"))
 
 TRAINING_CONFIG = {
-    "TrainingJobName": "example-train-{{ ds }}",
+    # Not {{ ds }} / {{ ts_nodash }}: a run triggered by hand has no logical date in Airflow 3,
+    # so those are undefined there and the task fails before submitting. run_after is set on
+    # every run (the trigger time for a manual run); on a schedule the logical date wins, as
+    # before. Renders as e.g. example-train-20260101t000000, a valid SageMaker job name.
+    "TrainingJobName": (
+        "example-train-{{ (dag_run.logical_date or dag_run.run_after) | ts_nodash | lower }}"
+    ),
     "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
     "RoleArn": ROLE_ARN,
     "InputDataConfig": [
@@ -32,7 +41,10 @@ TRAINING_CONFIG = {
             "DataSource": {
                 "S3DataSource": {
                     "S3DataType": "S3Prefix",
-                    "S3Uri": f"s3://{BUCKET}/data/{{{{ ds }}}}/train/",
+                    "S3Uri": (
+                        f"s3://{BUCKET}/data/"
+                        "{{ (dag_run.logical_date or dag_run.run_after) | ds }}/train/"
+                    ),
                     "S3DataDistributionType": "FullyReplicated",
                 }
             },

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sagemaker_async.conntype import connection_types
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -19,8 +21,13 @@ if TYPE_CHECKING:
 
 
 def get_provider_info() -> dict[str, Any]:
-    """What Airflow's provider manager reads through the ``apache_airflow_provider`` entry point."""
+    """What Airflow's provider manager reads through the ``apache_airflow_provider`` entry point.
+
+    It registers the ``aws`` connection type only when the amazon provider does not.
+    """
+    types = connection_types()
     return {
+        **({"connection-types": types} if types else {}),
         "package-name": "sagemaker-async",
         "name": "SageMaker Async",
         "description": "Deferrable Amazon SageMaker training operator and trigger.",

@@ -5,15 +5,21 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from typing import Any
 
 import botocore.session
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
 from botocore.validate import ParamValidator
 
+from sagemaker_async.constraints import violations
 from sagemaker_async.naming import validate_job_name
 
 _NUMBER_TYPES = {"integer": int, "long": int, "float": float, "double": float}
+#: An IAM role name (IAM's own pattern); an ARN has a colon and a slash, which names cannot.
+_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
+#: How many breaches of the model's maximums one message lists.
+_MAX_REPORTED = 10
 
 
 class InvalidConfigError(ValueError):
@@ -27,12 +33,23 @@ def create_training_job_model() -> OperationModel:
     return model.operation_model("CreateTrainingJob")
 
 
-def prepare_config(config: object) -> dict[str, Any]:
+def is_role_name(value: object) -> bool:
+    """Whether ``value`` is an IAM role name rather than a role ARN."""
+    return isinstance(value, str) and _ROLE_NAME.fullmatch(value) is not None
+
+
+def prepare_config(config: object, *, role_names: bool = False) -> dict[str, Any]:
     """Return a validated copy of ``config`` ready for ``CreateTrainingJob``.
 
     Jinja renders everything to strings, so numbers and booleans that arrive as strings are
     turned back into what the API model says, and scalar values of string fields (such as
-    ``HyperParameters``) become strings. Raises :class:`InvalidConfigError` naming the field.
+    ``HyperParameters``) become strings. The request is then checked with botocore's
+    validation and against the model's maximums and patterns. Raises
+    :class:`InvalidConfigError` naming the field.
+
+    :param config: the request, a dict or a JSON string.
+    :param role_names: accept an IAM role name in ``RoleArn`` (it is left as is, for the
+        caller to expand to an ARN); otherwise a role name is refused with a hint.
     """
     if isinstance(config, str):
         try:
@@ -46,14 +63,37 @@ def prepare_config(config: object) -> dict[str, Any]:
     shape = create_training_job_model().input_shape
     assert shape is not None  # CreateTrainingJob always has an input
     prepared: dict[str, Any] = _coerce(copy.deepcopy(config), shape)
-    report = ParamValidator().validate(prepared, shape)
+    role = prepared.get("RoleArn")
+    if is_role_name(role) and not role_names:
+        raise InvalidConfigError(
+            f"RoleArn {role!r} is an IAM role name, not an ARN: pass the full ARN "
+            f"(arn:aws:iam::<account id>:role/{role}), or set expand_role_name=True to look it "
+            "up in IAM"
+        )
+    # A role name is validated as the ARN it will become; the request keeps the name, for
+    # the caller to expand.
+    checked = {**prepared, "RoleArn": _stand_in_arn(str(role))} if is_role_name(role) else prepared
+    report = ParamValidator().validate(checked, shape)
     if report.has_errors():
         raise InvalidConfigError(f"Invalid training job config: {report.generate_report()}")
-    try:
+    try:  # before the model's pattern for it, whose message is harder to read
         validate_job_name(prepared["TrainingJobName"])
     except ValueError as err:
         raise InvalidConfigError(str(err)) from None
+    breaches = violations(checked, shape)
+    if breaches:
+        raise InvalidConfigError(f"Invalid training job config: {_listed(breaches)}")
     return prepared
+
+
+def _stand_in_arn(role_name: str) -> str:
+    return f"arn:aws:iam::000000000000:role/{role_name}"
+
+
+def _listed(breaches: list[str]) -> str:
+    shown = "\n".join(breaches[:_MAX_REPORTED])
+    more = len(breaches) - _MAX_REPORTED
+    return f"{shown}\n(and {more} more)" if more > 0 else shown
 
 
 def _coerce(value: Any, shape: Shape) -> Any:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import socket
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,9 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError
+
+from sagemaker_async.botoconfig import check_types
 
 Verify = bool | str | None
 
@@ -118,10 +123,11 @@ def settings_from(
     botocore_config: dict[str, Any] | None = None,
 ) -> AwsSettings:
     """Merge connection fields with operator arguments; the operator's arguments win."""
-    region = region_name or _per_service(extra, service, "region_name")
+    # `or None`: a form field left empty may be stored as "" rather than left out.
+    region = region_name or _per_service(extra, service, "region_name") or None
     return AwsSettings(
         region_name=region,
-        endpoint_url=_per_service(extra, service, "endpoint_url"),
+        endpoint_url=_per_service(extra, service, "endpoint_url") or None,
         verify=verify if verify is not None else extra.get("verify"),
         botocore_config=(
             botocore_config or extra.get("config_kwargs") or extra.get("botocore_config") or None
@@ -192,13 +198,19 @@ def checked(settings: AwsSettings) -> AwsSettings:
     """
     if settings.botocore_config:
         try:
+            check_types(settings.botocore_config)
+        except ValueError as exc:
+            raise InvalidSettingsError(str(exc)) from None
+        try:
             Config(**settings.botocore_config)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, BotoCoreError) as exc:
+            # BotoCoreError: botocore's own checks of retries and s3 (a mode it does not know).
             raise InvalidSettingsError(
                 f"botocore_config is not valid for botocore: {exc}"
             ) from None
     _check_region("region_name", settings.region_name)
     _check_url("endpoint_url", settings.endpoint_url)
+    _check_verify(settings.verify)
     if settings.assume_role is not None:
         _check_region("service_config.sts.region_name", settings.assume_role.region_name)
         _check_url("service_config.sts.endpoint_url", settings.assume_role.endpoint_url)
@@ -224,6 +236,17 @@ def _check_url(name: str, url: str | None) -> None:
         raise InvalidSettingsError(
             f"{name} {url!r} is not an http(s) URL "
             "(such as 'https://api.sagemaker.us-east-1.amazonaws.com')"
+        )
+
+
+def _check_verify(verify: Verify) -> None:
+    """A CA bundle path must exist on this host before any request: boto3 ignores it for an
+    ``http`` endpoint and fails later, aiobotocore reports it as an unhandled client error
+    without the path, and either would look transient. (One ``stat``, also on the
+    triggerer's event loop.)"""
+    if isinstance(verify, str) and not os.path.exists(verify):
+        raise InvalidSettingsError(
+            f"verify {verify!r}: no CA bundle at this path on host {socket.gethostname()}"
         )
 
 

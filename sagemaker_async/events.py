@@ -77,8 +77,28 @@ class JobWatch:
         )
         return make_event(TIMEOUT, self.job_name, message, job_status=self.status)
 
-    def error_event(self, message: str) -> dict[str, Any]:
-        return make_event(ERROR, self.job_name, message, job_status=self.status)
+    def error_event(self, message: str, *, retryable: bool = True) -> dict[str, Any]:
+        """An error ended the wait; ``retryable=False``: another try of the task would meet
+        it again (a wrong endpoint, region, TLS setting or connection)."""
+        return make_event(
+            ERROR, self.job_name, message, job_status=self.status, retryable=retryable
+        )
+
+
+def status_line(describe: dict[str, Any]) -> str:
+    """One line for a describe response: status, secondary status and failure reason.
+
+    ``Training job <name> final status: Failed (Failed); failure reason: <reason>``; a job
+    that has not ended says ``status now`` instead of ``final status``.
+    """
+    status = describe.get("TrainingJobStatus")
+    kind = "final status" if status in _OUTCOMES else "status now"
+    line = f"Training job {describe.get('TrainingJobName')} {kind}: {status}"
+    if describe.get("SecondaryStatus"):
+        line = f"{line} ({describe['SecondaryStatus']})"
+    if describe.get("FailureReason"):
+        line = f"{line}; failure reason: {describe['FailureReason']}"
+    return line
 
 
 def epoch_seconds(value: Any) -> float:

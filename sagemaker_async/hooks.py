@@ -22,6 +22,11 @@ from sagemaker_async.ownership import is_owned
 
 #: How long a single call keeps retrying transient errors before giving up.
 DEFAULT_RETRY_FOR = 600.0
+#: botocore's retries unless ``botocore_config`` sets its own: one attempt per request.
+#: :meth:`SageMakerHook.call` retries transient errors itself, and botocore's legacy mode
+#: (up to 5 attempts with backoff) would stretch each of an unreachable endpoint's bounded
+#: attempts to seconds. A create is retried by the operator, after looking the name up.
+SINGLE_ATTEMPT = {"mode": "standard", "total_max_attempts": 1}
 
 
 class NoRegionConfiguredError(ValueError):
@@ -49,6 +54,9 @@ class SageMakerHook(BaseHook):
         self.region_name = region_name
         self.verify = verify
         self.botocore_config = botocore_config
+        #: Whether the endpoint has answered any call (then a refused connection is an
+        #: outage to wait out, not a wrong endpoint to report at once).
+        self.reached = False
 
     @cached_property
     def settings(self) -> AwsSettings:
@@ -84,7 +92,7 @@ class SageMakerHook(BaseHook):
         return credentials.boto3_session(self.settings)
 
     def _client(self, service: Literal["sagemaker", "logs"], settings: AwsSettings) -> Any:
-        config = credentials.client_config(settings, Config)
+        config = Config(**{"retries": dict(SINGLE_ATTEMPT), **(settings.botocore_config or {})})
         try:
             return self.session.client(service, config=config, **settings.client_kwargs())
         except NoRegionError:
@@ -93,22 +101,52 @@ class SageMakerHook(BaseHook):
             ) from None
 
     def call(self, operation: str, retry_for: float = DEFAULT_RETRY_FOR, **kwargs: Any) -> Any:
-        """Call ``operation``, retrying transient errors with backoff for up to ``retry_for`` s."""
+        """Call ``operation``, retrying transient errors with backoff for up to ``retry_for`` s.
+
+        An endpoint that cannot be connected to and has never answered gets only
+        :data:`errors.UNREACHABLE_PAUSES`: a wrong endpoint or region fails in seconds. An
+        answer that is not the AWS API's raises :class:`errors.NotAwsAnswerError`.
+        """
         method: Callable[..., Any] = getattr(self.client, operation)
         give_up_at = time.monotonic() + retry_for
-        attempt = 0
+        attempt = unreachable = 0
         while True:
             try:
-                return method(**kwargs)
+                return self._answered(operation, method(**kwargs))
             except Exception as exc:
-                if not errors.is_transient(exc) or time.monotonic() >= give_up_at:
-                    raise
-                delay = errors.backoff(attempt)
+                error = self._explained(exc)
+                if self._never_reached(error):
+                    unreachable += 1
+                    delay = errors.unreachable_pause(error, unreachable)
+                elif errors.is_transient(error) and time.monotonic() < give_up_at:
+                    delay = errors.backoff(attempt)
+                    attempt += 1
+                else:
+                    delay = None
+                if delay is None:
+                    if error is exc:
+                        raise
+                    raise error from None  # the original holds the response body
                 self.log.warning(
-                    "%s failed transiently (%s); retrying in %.1fs", operation, exc, delay
+                    "%s failed (%s); retrying in %.1fs", operation, errors.summary(error), delay
                 )
                 time.sleep(delay)
-                attempt += 1
+
+    def _answered(self, operation: str, response: Any) -> Any:
+        self.reached = True
+        errors.check_answer(response, operation, _endpoint_of(self.client))
+        return response
+
+    def _explained(self, exc: Exception) -> Exception:
+        """``exc``, or for an answer that is not the AWS API's, its one-line stand-in."""
+        if isinstance(exc, ClientError):
+            self.reached = True
+            return errors.not_aws_answer(exc, _endpoint_of(self.client))
+        return exc
+
+    def _never_reached(self, exc: BaseException) -> bool:
+        """Whether ``exc`` found no endpoint to connect to, which has never answered."""
+        return errors.is_unreachable(exc) and not self.reached
 
     def describe(self, job_name: str) -> dict[str, Any]:
         response: dict[str, Any] = self.call("describe_training_job", TrainingJobName=job_name)
@@ -127,7 +165,15 @@ class SageMakerHook(BaseHook):
 
     def create(self, config: dict[str, Any]) -> str:
         """Submit the job once (no retry here: a retry could start a second job)."""
-        response = self.client.create_training_job(**config)
+        try:
+            response = self._answered(
+                "create_training_job", self.client.create_training_job(**config)
+            )
+        except ClientError as exc:
+            error = self._explained(exc)
+            if error is exc:
+                raise
+            raise error from None  # the original holds the response body
         return str(response["TrainingJobArn"])
 
     def stop(self, job_name: str) -> bool:
@@ -171,9 +217,11 @@ class SageMakerHook(BaseHook):
                     TrainingJobName=watch.job_name,
                 )
             except (ClientError, BotoCoreError) as exc:
-                if errors.is_transient(exc):
+                if errors.is_transient(exc) and not self._never_reached(exc):
                     break  # transient errors lasted until the deadline
-                return watch.error_event(errors.describe_failure(exc))
+                return watch.error_event(
+                    errors.describe_failure(exc), retryable=not errors.is_misconfiguration(exc)
+                )
             if follower is not None:
                 follower.arn = job.get("TrainingJobArn")
             if line := watch.observe(job):
@@ -193,4 +241,15 @@ class _Blocking:
         self.client = client
 
     async def call(self, operation: str, **kwargs: Any) -> Any:
-        return getattr(self.client, operation)(**kwargs)
+        try:
+            return getattr(self.client, operation)(**kwargs)
+        except ClientError as exc:
+            error = errors.not_aws_answer(exc, _endpoint_of(self.client))
+            if error is exc:
+                raise
+            raise error from None  # the follower logs what it catches: never a body
+
+
+def _endpoint_of(client: Any) -> str | None:
+    """Where a boto3 client sends its requests (named in errors); ``None`` for a fake."""
+    return getattr(getattr(client, "meta", None), "endpoint_url", None)

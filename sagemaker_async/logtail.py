@@ -258,3 +258,42 @@ class LogFollower:
                 return
             await asyncio.sleep(0)  # a long page of lines must not hog the event loop
         tail.cut_short()
+
+
+#: Streams read for :func:`recent_lines` at most (one ``GetLogEvents`` each): the job's
+#: hosts that wrote last, so a job on hundreds of hosts costs a bounded number of requests.
+RECENT_STREAMS = 10
+
+
+def recent_lines(logs: Any, job_name: str, count: int) -> list[str]:
+    """The job's last ``count`` log lines, oldest first, read with a blocking (boto3) client.
+
+    Reads the first page of the job's streams and, from the :data:`RECENT_STREAMS` that wrote
+    last, each one's newest ``count`` events; errors propagate (the caller treats this as
+    best effort). Lines look like the ones tailed while the job ran: ``[<stream>] <message>``.
+    """
+    request = LogTail(job_name).streams_request()
+    streams = logs.describe_log_streams(**request).get("logStreams", [])
+    streams.sort(key=_last_written, reverse=True)
+    events: list[tuple[int, str, str]] = []
+    for stream in streams[:RECENT_STREAMS]:
+        name = stream["logStreamName"]
+        page = logs.get_log_events(
+            logGroupName=LOG_GROUP, logStreamName=name, startFromHead=False, limit=count
+        )
+        short = name.removeprefix(f"{job_name}/")
+        for event in page.get("events", []):
+            message = str(event.get("message", "")).rstrip()
+            events.append((int(event["timestamp"]), short, message))
+    events.sort(key=lambda event: event[0])  # stable: a stream's own order within one ms
+    return [f"[{short}] {message}" for _, short, message in events[-count:]]
+
+
+def _last_written(stream: dict[str, Any]) -> int:
+    """When a stream was last written to (CloudWatch omits the event time of empty streams)."""
+    return int(
+        stream.get("lastEventTimestamp")
+        or stream.get("lastIngestionTime")
+        or stream.get("creationTime")
+        or 0
+    )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,6 +19,7 @@ from airflow.sdk.exceptions import (
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sagemaker_async import errors
+from sagemaker_async.budget import WaitBudget, wait_budget
 from sagemaker_async.config import InvalidConfigError, prepare_config
 from sagemaker_async.connection import (
     AwsSettings,
@@ -27,12 +27,15 @@ from sagemaker_async.connection import (
     InvalidSettingsError,
     checked,
 )
-from sagemaker_async.events import ERROR, SUCCESS, TIMEOUT, JobWatch
+from sagemaker_async.events import SUCCESS, TIMEOUT, JobWatch, status_line
 from sagemaker_async.hooks import NoRegionConfiguredError, SageMakerHook
 from sagemaker_async.lineage import training_lineage
 from sagemaker_async.links import SageMakerTrainingJobLink, SageMakerTrainingLogsLink
+from sagemaker_async.logtail import recent_lines
 from sagemaker_async.naming import ACTIONS, JobNameTakenError, resolve_name
 from sagemaker_async.ownership import identity_tags, merge_tags
+from sagemaker_async.preflight import Preflight, PreflightError, hook_clients
+from sagemaker_async.result import training_result
 from sagemaker_async.triggers import SageMakerTrainingTrigger
 
 if TYPE_CHECKING:
@@ -44,12 +47,18 @@ if TYPE_CHECKING:
 DEFERRAL_GRACE = timedelta(minutes=1)
 #: How often a ``ResourceInUse`` race on create is resolved again before giving up.
 MAX_CREATE_ROUNDS = 10
+#: The job's last log lines repeated in the worker's log when a deferred task resumes.
+LAST_LOG_LINES = 20
+#: How long the describes made while resuming or giving up retry transient errors (seconds):
+#: they only add detail or decide on a stop, so they must not hold the worker for minutes.
+RESUME_RETRY_FOR = 30.0
 _USER_ERRORS = (
     InvalidConfigError,
     JobNameTakenError,
     ConnectionNotFoundError,
     InvalidSettingsError,
     NoRegionConfiguredError,
+    PreflightError,
 )
 
 
@@ -57,22 +66,33 @@ class SageMakerTrainingOperator(BaseOperator):
     """Run a SageMaker training job without holding a worker slot while it trains.
 
     :param config: the ``CreateTrainingJob`` request (templated, rendered as JSON).
-    :param aws_conn_id: Airflow connection of type ``aws``; ``None`` uses boto's default chain.
-    :param region_name: AWS region, overriding the connection's.
-    :param verify: TLS verification: ``False`` or a CA bundle path.
+    :param aws_conn_id: Airflow connection of type ``aws``; ``None`` (or empty) uses boto's
+        default chain (templated).
+    :param region_name: AWS region, overriding the connection's (templated).
+    :param verify: TLS verification: ``False`` or a CA bundle path; a rendered ``"true"`` or
+        ``"false"`` becomes the boolean (templated).
     :param botocore_config: keyword arguments for ``botocore.config.Config``.
     :param wait_for_completion: ``False`` submits the job and succeeds at once.
     :param deferrable: wait in the triggerer (``True``) or poll in the worker (``False``).
     :param check_interval: seconds between status polls.
     :param max_attempts: polls before giving up; with ``check_interval`` sets the deadline.
+        ``None`` (and no ``max_ingestion_time``): wait as long as the job's own
+        ``StoppingCondition`` allows, plus a margin (see :mod:`sagemaker_async.budget`).
     :param max_ingestion_time: seconds to wait in all; replaces ``max_attempts`` when set.
     :param action_if_job_exists: what to do when another task's job holds the name:
         ``fail``, ``increment`` (next free ``-N``), ``skip`` or ``timestamp``.
     :param print_log: tail the job's CloudWatch logs into the task log.
-    :param cancel_on_kill: stop the job when the task is killed or gives up on its last try.
+    :param cancel_on_kill: stop the job when the task is killed, or when its last try used up
+        an explicit budget while the job is still ``InProgress``.
+    :param check_s3_inputs: before creating the job, check that every S3 input of
+        ``InputDataConfig`` exists, with the connection's credentials (as the amazon provider
+        always does).
+    :param expand_role_name: accept an IAM role name in ``RoleArn`` and look its ARN up in
+        IAM before creating the job (as the amazon provider always does).
     """
 
-    template_fields: Sequence[str] = ("config",)
+    # The amazon provider's template fields, so a DAG using it renders the same values here.
+    template_fields: Sequence[str] = ("aws_conn_id", "config", "region_name", "verify")
     template_fields_renderers: ClassVar[dict[str, str]] = {"config": "json"}
     operator_extra_links = (SageMakerTrainingJobLink(), SageMakerTrainingLogsLink())
     ui_color = "#ede4ff"
@@ -88,11 +108,13 @@ class SageMakerTrainingOperator(BaseOperator):
         wait_for_completion: bool = True,
         deferrable: bool = True,
         check_interval: int = 30,
-        max_attempts: int = 60,
+        max_attempts: int | None = None,
         max_ingestion_time: int | None = None,
         action_if_job_exists: str = "fail",
         print_log: bool = True,
         cancel_on_kill: bool = True,
+        check_s3_inputs: bool = True,
+        expand_role_name: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -112,6 +134,8 @@ class SageMakerTrainingOperator(BaseOperator):
         self.action_if_job_exists = action_if_job_exists
         self.print_log = print_log
         self.cancel_on_kill = cancel_on_kill
+        self.check_s3_inputs = check_s3_inputs
+        self.expand_role_name = expand_role_name
         self._job_name: str | None = None
         self._training: dict[str, Any] | None = None  # the job's last describe, as returned
 
@@ -132,20 +156,22 @@ class SageMakerTrainingOperator(BaseOperator):
         except (ValueError, LookupError):  # broken connection or settings: no link, no crash
             return None
 
-    @property
-    def budget_seconds(self) -> float:
-        if self.max_ingestion_time is not None:
-            return float(self.max_ingestion_time)
-        return float(self.check_interval * self.max_attempts)
+    def _budget(self, config: Mapping[str, Any] | None) -> WaitBudget:
+        """How long a try waits for the job of the prepared ``config``."""
+        return wait_budget(config, self.check_interval, self.max_attempts, self.max_ingestion_time)
 
     def execute(self, context: Context) -> dict[str, Any] | None:
+        self._check_rendered()
         try:
-            config = prepare_config(self.config)
+            config = prepare_config(self.config, role_names=self.expand_role_name)
             ti = context["ti"]
             job_name = self._submit(config, identity_tags(ti), _follows_a_clear(ti, self.retries))
         except _USER_ERRORS as exc:
             raise AirflowFailException(str(exc)) from None
         except (ClientError, BotoCoreError) as exc:
+            if errors.is_misconfiguration(exc):
+                # A wrong endpoint, region or CA bundle: every further try would fail alike.
+                raise AirflowFailException(errors.describe_failure(exc)) from None
             # Credentials rejected, access denied, or a transient fault outlasting its retries.
             raise AirflowException(
                 f"Could not submit the training job: {errors.describe_failure(exc)}"
@@ -154,34 +180,52 @@ class SageMakerTrainingOperator(BaseOperator):
         context["ti"].xcom_push(key="training_job_name", value=job_name)
         if not self.wait_for_completion:
             return self._result(job_name)
-        watch = JobWatch(job_name, time.time() + self.budget_seconds)
+        budget = self._budget(config)
+        self.log.info("Waiting for training job %s for %s", job_name, budget.text)
+        watch = JobWatch(job_name, time.time() + budget.seconds)
         if self.deferrable:
             self.defer(
                 trigger=self._trigger(watch),
                 method_name="execute_complete",
-                timeout=timedelta(seconds=self.budget_seconds) + DEFERRAL_GRACE,
+                timeout=timedelta(seconds=budget.seconds) + DEFERRAL_GRACE,
             )
         return self._finish(context, self.hook.wait(watch, self.check_interval, self.print_log))
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume on the worker with the trigger's event."""
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Resume on the worker with the trigger's event.
+
+        With ``print_log``, the job's status and last log lines are repeated here first: the
+        triggerer's part of the task log does not reach every remote log store.
+        """
+        if event is None:
+            # The amazon provider's signature; Airflow passes an event unless a trigger broke.
+            raise AirflowException("Resumed without a trigger event: the job's outcome is unknown")
         self._job_name = event["job_name"]
+        if self.print_log:
+            self._report_end(event["job_name"])
         return self._finish(context, event)
 
     def resume_execution(
         self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context
     ) -> Any:
-        """Airflow's deferral timeout (no trigger ran in time) stops the job, then fails."""
+        """Resume with the templated arguments normalised as :meth:`execute` had them; on
+        Airflow's deferral timeout (no trigger ran in time), give up as on a timeout event."""
+        self._check_rendered()
         try:
             return super().resume_execution(next_method, next_kwargs, context)
-        except (TaskDeferralTimeout, TaskDeferralError):  # no trigger ran in time, or it crashed
+        except (TaskDeferralTimeout, TaskDeferralError) as exc:
             ti = context["ti"]
             name = ti.xcom_pull(
                 task_ids=self.task_id, key="training_job_name", map_indexes=ti.map_index
             )
             if name:
                 self.log.warning("Deferral of training job %s failed or timed out", name)
-                self._give_up(context, name)
+                # A timeout is a budget used up (no triggerer ran the trigger until past the
+                # deadline); a crashed trigger is an error, which never stops the job.
+                if isinstance(exc, TaskDeferralTimeout):
+                    self._give_up(context, name)
             raise
 
     def get_openlineage_facets_on_start(self) -> OperatorLineage[Any, Any]:
@@ -225,6 +269,12 @@ class SageMakerTrainingOperator(BaseOperator):
         ``on_kill`` got to it first.
         """
         base = config["TrainingJobName"]
+        preflight = Preflight(
+            hook_clients(self.hook),
+            check_s3_inputs=self.check_s3_inputs,
+            expand_role_name=self.expand_role_name,
+            log=self.log,
+        )
         for round_ in range(MAX_CREATE_ROUNDS):
             decision = resolve_name(
                 base,
@@ -245,7 +295,7 @@ class SageMakerTrainingOperator(BaseOperator):
                     "Re-attaching to training job %s started by an earlier try", decision.name
                 )
                 return decision.name
-            request = {**config, "TrainingJobName": decision.name}
+            request = {**preflight.ready(config), "TrainingJobName": decision.name}
             request["Tags"] = merge_tags(config.get("Tags", []), identity)
             try:
                 arn = self.hook.create(request)
@@ -273,36 +323,85 @@ class SageMakerTrainingOperator(BaseOperator):
         message = event["message"]
         if event["status"] == TIMEOUT:
             message = f"{message} (budget: {self._budget_text()})"
-        if event["status"] in (TIMEOUT, ERROR):
             self._give_up(context, job_name)
+        # An error event (access denied, job not found, ...) leaves the job's status unknown:
+        # the job is never stopped for it, and a retry re-attaches.
+        if event.get("retryable") is False:
+            # A wrong endpoint, region, CA bundle or connection: a retry would meet it again.
+            raise AirflowFailException(message)
         raise AirflowException(message)
 
     def _result(self, job_name: str) -> dict[str, Any]:
         """Describe the job; keep the result for lineage and return it as the XCom value."""
-        result = _result(self.hook.describe(job_name))
+        result = training_result(self.hook.describe(job_name), self.log)
         self._training = result["Training"]
         return result
 
     def _budget_text(self) -> str:
-        if self.max_ingestion_time is not None:
-            return f"max_ingestion_time={self.max_ingestion_time}s"
-        return (
-            f"max_attempts={self.max_attempts} x check_interval={self.check_interval}s"
-            f" = {self.budget_seconds:g}s"
-        )
+        """The budget this task used, as the timeout message names it."""
+        try:
+            config: dict[str, Any] | None = prepare_config(
+                self.config, role_names=self.expand_role_name
+            )
+        except InvalidConfigError:  # it was valid when submitted; then the defaults apply
+            config = None
+        return self._budget(config).text
 
     def _give_up(self, context: Context, job_name: str) -> None:
-        """On the last try, stop the job; an earlier try leaves it for the retry to re-attach.
+        """The budget ran out: stop the job only if this is the last try, the budget was the
+        user's own, and a describe now shows the job ``InProgress``.
 
-        A failed stop is logged, not raised: the task's own error is the one to report.
+        The default budget outlasts the job's own limits, so a job still running past it is
+        left to SageMaker. An unknown status (the describe fails) never stops a job. An
+        earlier try leaves the job for the retry to re-attach. A failed stop is logged, not
+        raised: the task's own error is the one to report.
         """
         ti = context["ti"]
         if not self.cancel_on_kill or ti.try_number <= ti.max_tries:
             return
+        if self.max_attempts is None and self.max_ingestion_time is None:
+            self.log.warning(
+                "Not stopping training job %s: the default wait outlasts the job's own "
+                "StoppingCondition, so SageMaker itself ends the job",
+                job_name,
+            )
+            return
         try:
+            describe = self.hook.call(
+                "describe_training_job", retry_for=RESUME_RETRY_FOR, TrainingJobName=job_name
+            )
+            status = describe.get("TrainingJobStatus")
+            if status != "InProgress":
+                self.log.warning("Not stopping training job %s: it is %s", job_name, status)
+                return
             self.hook.stop(job_name)
         except (ClientError, BotoCoreError, *_USER_ERRORS) as exc:
             self.log.warning("Could not stop training job %s: %s", job_name, exc)
+
+    def _report_end(self, job_name: str) -> None:
+        """Log the job's status line and last log lines; best effort, one warning on error."""
+        try:
+            describe = self.hook.call(
+                "describe_training_job", retry_for=RESUME_RETRY_FOR, TrainingJobName=job_name
+            )
+            self.log.info("%s", status_line(describe))
+        except Exception as exc:  # only detail for the log: never what fails the task
+            self.log.warning("Could not read the status of training job %s: %s", job_name, exc)
+        try:
+            lines = recent_lines(self.hook.logs_client, job_name, LAST_LOG_LINES)
+        except Exception as exc:
+            self.log.warning("Could not read the logs of training job %s: %s", job_name, exc)
+            return
+        self.log.info("Last %s log lines of training job %s:", len(lines), job_name)
+        for line in lines:
+            self.log.info("%s", line)
+
+    def _check_rendered(self) -> None:
+        """Check (and normalise) the templated connection arguments once rendered: their
+        values may come from templates, so only a running task can tell they are wrong."""
+        self.aws_conn_id = _rendered_text("aws_conn_id", self.aws_conn_id)
+        self.region_name = _rendered_text("region_name", self.region_name)
+        self.verify = _rendered_verify(self.verify)
 
 
 def _follows_a_clear(ti: Any, retries: int | None) -> bool:
@@ -314,10 +413,30 @@ def _follows_a_clear(ti: Any, retries: int | None) -> bool:
     return bool(ti.try_number > 1 and ti.max_tries - (retries or 0) == ti.try_number - 1)
 
 
+def _rendered_text(name: str, value: object) -> str | None:
+    """A rendered ``aws_conn_id`` or ``region_name``: a string, or ``None`` for an empty one
+    (a template such as ``{{ var.value.get('region', '') }}`` renders unset as ``""``)."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if value is None:
+        return None
+    raise AirflowFailException(f"{name} must be a string or None, got {value!r}")
+
+
+def _rendered_verify(value: object) -> bool | str | None:
+    """A rendered ``verify``: templates render booleans as ``"True"``/``"False"``, which boto
+    would take for CA bundle paths."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if value is None or isinstance(value, bool | str):
+        return value
+    raise AirflowFailException(f"verify must be a boolean, a CA bundle path or None, got {value!r}")
+
+
 def _check_arguments(
     action: str,
     check_interval: float,
-    max_attempts: int,
+    max_attempts: int | None,
     max_ingestion_time: float | None,
     botocore_config: dict[str, Any] | None,
 ) -> None:
@@ -330,7 +449,9 @@ def _check_arguments(
         raise ValueError(
             f"check_interval must be a positive number of seconds, got {check_interval!r}"
         )
-    if not _positive(max_attempts) or not isinstance(max_attempts, int):
+    if max_attempts is not None and (
+        not _positive(max_attempts) or not isinstance(max_attempts, int)
+    ):
         raise ValueError(f"max_attempts must be a positive integer, got {max_attempts!r}")
     if botocore_config:
         checked(AwsSettings(botocore_config=botocore_config))
@@ -349,19 +470,6 @@ def _check_arguments(
 
 def _positive(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-
-
-def _result(describe: Mapping[str, Any]) -> dict[str, Any]:
-    """The XCom result, ``{"Training": describe}`` as plain JSON (datetimes as ISO strings)."""
-    body = {k: v for k, v in describe.items() if k != "ResponseMetadata"}
-    plain = json.loads(json.dumps(body, default=_iso))
-    return {"Training": plain}
-
-
-def _iso(value: object) -> str:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _summary(training: Mapping[str, Any]) -> str:

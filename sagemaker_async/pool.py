@@ -89,8 +89,17 @@ class SharedClient:
     async def close(self) -> None:
         await self.closer.aclose()
 
+    @property
+    def endpoint_url(self) -> str | None:
+        """Where the client sends its requests (named in errors)."""
+        return getattr(getattr(self.client, "meta", None), "endpoint_url", None)
+
     async def call(self, operation: str, **kwargs: Any) -> Any:
-        """Call ``operation`` when the pacer allows; tell the pacer about throttling."""
+        """Call ``operation`` when the pacer allows; tell the pacer about throttling.
+
+        An answer that is not the AWS API's raises :class:`errors.NotAwsAnswerError`, one
+        line without the body: every caller (poll, sweep, log tail) logs what it raises.
+        """
         if asyncio.get_running_loop() is not self.loop:
             raise RuntimeError("a pooled client was used from an event loop that did not create it")
         async with self.slots:
@@ -100,7 +109,10 @@ class SharedClient:
             except ClientError as exc:
                 if errors.error_code(exc) in errors.THROTTLING_CODES:
                     self.pacer.throttled()
+                if not errors.is_aws_answer(exc):
+                    raise errors.not_aws_answer(exc, self.endpoint_url) from None
                 raise
+        errors.check_answer(result, operation, self.endpoint_url)
         self.pacer.succeeded()
         return result
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -127,8 +128,10 @@ class SageMakerTrainingTrigger(BaseTrigger):
                     event = await self._wait(client, watch, schedule)
             finally:
                 await pool.release(settings)
-        except (ConnectionNotFoundError, InvalidSettingsError, BotoCoreError, ClientError) as exc:
-            event = watch.error_event(errors.describe_failure(exc))
+        except (ConnectionNotFoundError, InvalidSettingsError) as exc:
+            event = watch.error_event(errors.describe_failure(exc), retryable=False)
+        except (BotoCoreError, ClientError) as exc:
+            event = _error_event(watch, exc)
         except Exception as exc:  # e.g. aiobotocore's RuntimeError for still-expired credentials
             # An outcome is an event, never a crashed trigger; cancellation still propagates.
             self.log.exception("Waiting for training job %s failed", self.job_name)
@@ -241,29 +244,53 @@ class SageMakerTrainingTrigger(BaseTrigger):
         :return: the final event (an error event for a final error), or ``None`` while the
             job runs (or the deadline passed during retries).
         """
-        failures = 0
+        tries: Counter[str] | None = None  # made on the first error: most polls have none
         while True:
             try:
                 event = await self._check(client, watch, follower)
             except errors.CALL_ERRORS as exc:
-                if not errors.is_transient(exc):
-                    return watch.error_event(errors.describe_failure(exc))
-                failures += 1
-                if failures == 1:
-                    self.log.warning(
-                        "Polling %s failed transiently (%s); retrying", self.job_name, exc
-                    )
-                await asyncio.sleep(min(_retry_delay(exc, failures), max(watch.remaining(), 0.0)))
+                tries = tries or Counter()
+                delay = self._retry_after(exc, watch, tries)
+                if delay is None:
+                    return _error_event(watch, exc)
+                await asyncio.sleep(min(delay, max(watch.remaining(), 0.0)))
                 if watch.remaining() <= 0:
                     return None
                 schedule.restart()  # after retries, the cadence starts anew
                 continue
-            if failures:
+            if tries and tries["transient"]:
                 self.log.info(
-                    "Polling %s recovered after %s transient errors", self.job_name, failures
+                    "Polling %s recovered after %s transient errors",
+                    self.job_name,
+                    tries["transient"],
                 )
             schedule.advance()
             return event
+
+    def _retry_after(
+        self, exc: BaseException, watch: JobWatch, tries: Counter[str]
+    ) -> float | None:
+        """The pause before describing again after ``exc``; ``None`` if ``exc`` is final.
+
+        An endpoint that cannot be connected to while the job has never been seen (a wrong
+        endpoint or region, or the triggerer's network) gets only a few attempts.
+        """
+        if errors.is_unreachable(exc) and watch.status is None:
+            tries["unreachable"] += 1
+            delay = errors.unreachable_pause(exc, tries["unreachable"])
+            if delay is not None:
+                self.log.warning(
+                    "Polling %s: %s; retrying in %.0fs", self.job_name, errors.summary(exc), delay
+                )
+            return delay
+        if not errors.is_transient(exc):
+            return None
+        tries["transient"] += 1
+        if tries["transient"] == 1:
+            self.log.warning(
+                "Polling %s failed transiently (%s); retrying", self.job_name, errors.summary(exc)
+            )
+        return _retry_delay(exc, tries["transient"])
 
     async def _check(
         self, client: SharedClient, watch: JobWatch, follower: LogFollower | None
@@ -305,6 +332,13 @@ class SageMakerTrainingTrigger(BaseTrigger):
                         raise
                     await asyncio.sleep(1)
         self.log.info("Stopped training job %s because the task was killed", self.job_name)
+
+
+def _error_event(watch: JobWatch, exc: BaseException) -> dict[str, Any]:
+    """The error event for a final error; a client set up wrong fails the task for good."""
+    return watch.error_event(
+        errors.describe_failure(exc), retryable=not errors.is_misconfiguration(exc)
+    )
 
 
 def _retry_delay(exc: BaseException, failures: int) -> float:

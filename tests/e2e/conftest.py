@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from sagemaker_async.testing import SageMakerSimulator
+from tests.e2e.inputs import put_example_inputs
 from tests.e2e.stack import AirflowStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +35,7 @@ def job_status(sim: SageMakerSimulator, prefix: str) -> str | None:
 @pytest.fixture(scope="session")
 def e2e_simulator() -> Iterator[SageMakerSimulator]:
     with SageMakerSimulator(default_duration=10.0, stop_delay=1.0) as sim:
+        put_example_inputs(sim.endpoint_url)
         yield sim
 
 

@@ -1,10 +1,14 @@
 """``make demo``: the example DAG through a real Airflow stack against the SageMaker simulator.
 
 Starts the simulator and Airflow (api-server, scheduler, dag-processor, triggerer) on free
-loopback ports in a scratch folder, triggers ``example_sagemaker_training``, prints the task's
-states and the job's status changes as they happen, then the result and where the logs are.
+loopback ports in a scratch folder, puts the example's training data into the simulator's S3,
+triggers ``example_sagemaker_training`` without a logical date (as ``airflow dags trigger``
+does), prints the task's states and the job's status changes as they happen, then the result
+and where the logs are.
 Stops every process it started and exits 0, or non-zero with the reason. ``KEEP=1`` leaves
-the stack up (until Ctrl-C) and prints the UI address and login.
+the stack up (until Ctrl-C) and prints the UI address and login. ``TOPOLOGY=ha`` runs it on
+production's topology instead of the embedded SQLite one: PostgreSQL (a private cluster),
+two schedulers and two triggerers.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sagemaker_async.testing import SimulatorClient
+from tests.e2e.inputs import put_example_inputs
 from tests.e2e.stack import AirflowStack, Process, StackError, free_port
+from tests.e2e.topology import Topology, topology_named
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_ID, TASK_ID = "example_sagemaker_training", "train_model"
@@ -33,6 +39,7 @@ class Demo:
         self.started = time.monotonic()
         self.folder = Path(tempfile.mkdtemp(prefix=f"sagemaker-async-{self.target}-"))
         self.processes: list[Process] = []
+        self.topology = Topology()  # the embedded default; `run` reads TOPOLOGY
 
     def say(self, message: str) -> None:
         print(f"[{time.monotonic() - self.started:6.1f}s] {message}", flush=True)
@@ -48,6 +55,8 @@ class Demo:
         if not client.wait_until_healthy(timeout=60):
             raise StackError(f"the simulator did not start:\n{self.processes[-1].output()[-2000:]}")
         self.say(f"SageMaker simulator up at {client.endpoint_url} (pid {self.processes[-1].pid})")
+        uris = put_example_inputs(client.endpoint_url)
+        self.say(f"the example's training data: {uris[len(uris) // 2]} and the days around it")
         return client
 
     def follow(self, stack: AirflowStack, sim: SimulatorClient, run_id: str) -> str:
@@ -83,8 +92,11 @@ class Demo:
         print(f"  {'Airflow processes':20} {stack.home / 'process-logs'}")
 
     def run(self, keep: bool) -> int:
-        sim = self.start_simulator()
-        return self.with_stack(sim, lambda stack: self.exercise(stack, sim, keep))
+        self.topology = topology_named(os.environ.get("TOPOLOGY", ""))
+        with self.topology:  # the database outlives every Airflow process
+            self.say(f"topology: {self.topology.description}")
+            sim = self.start_simulator()
+            return self.with_stack(sim, lambda stack: self.exercise(stack, sim, keep))
 
     def with_stack(self, sim: SimulatorClient, body: Callable[[AirflowStack], int]) -> int:
         """Start Airflow on the simulator, run ``body``, then stop every process started."""
@@ -92,7 +104,7 @@ class Demo:
             self.folder / "airflow",
             sorted((ROOT / "example_dags").glob("*.py")),
             sim.endpoint_url,
-            extra_env={"SAGEMAKER_CHECK_INTERVAL": "2"},
+            **self.topology.stack_options({"SAGEMAKER_CHECK_INTERVAL": "2"}),
         )
         try:
             self.say(
@@ -109,8 +121,10 @@ class Demo:
             self.say(f"stopped every process this {self.target} started")
 
     def exercise(self, stack: AirflowStack, sim: SimulatorClient, keep: bool) -> int:
-        run_id = stack.trigger(DAG_ID)
-        self.say(f"triggered {DAG_ID}, run {run_id}")
+        # No logical date, as `airflow dags trigger` and REST clients start a run: the example
+        # has to work the way a user first runs it, not only on its schedule.
+        run_id = stack.trigger(DAG_ID, with_logical_date=False)
+        self.say(f"triggered {DAG_ID} without a logical date, run {run_id}")
         state = self.follow(stack, sim, run_id)
         if state != "success":
             print(stack.task_log(DAG_ID, run_id, TASK_ID)[-3000:])

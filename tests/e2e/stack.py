@@ -85,6 +85,14 @@ class Process:
         self._log.close()
         return self.popen.returncode
 
+    def kill(self) -> int | None:
+        """SIGKILL the whole process group at once: a crash, with no chance to clean up."""
+        self._signal(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(10)
+        self._log.close()
+        return self.popen.returncode
+
     def _signal(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, sig)
@@ -100,7 +108,10 @@ class AirflowStack:
     :param dag_files: DAG files copied into the DAGs folder.
     :param simulator_url: the SageMaker simulator endpoint ``aws_default`` points at.
     :param parallelism: ``[core] parallelism``, the number of executor slots.
-    :param extra_env: more environment for every process (e.g. DAG settings).
+    :param extra_env: more environment for every process (e.g. DAG settings, or
+        ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` for another database than SQLite).
+    :param schedulers: how many ``airflow scheduler`` processes (the second is "scheduler.2").
+    :param triggerers: how many ``airflow triggerer`` processes (the second is "triggerer.2").
     """
 
     def __init__(
@@ -111,6 +122,8 @@ class AirflowStack:
         parallelism: int = 4,
         extra_env: dict[str, str] | None = None,
         credentials: tuple[str, str, str | None] = ("testing", "testing", None),
+        schedulers: int = 1,
+        triggerers: int = 1,
     ) -> None:
         self.home = home
         self.dag_files = list(dag_files)
@@ -118,6 +131,7 @@ class AirflowStack:
         self.port = free_port()
         self.password = secrets.token_urlsafe(12)
         self.credentials = credentials
+        self.replicas = {"scheduler": schedulers, "triggerer": triggerers}
         self.processes: dict[str, Process] = {}
         self.retired: list[Process] = []
         self.env = self._environment(parallelism, extra_env or {})
@@ -184,7 +198,8 @@ class AirflowStack:
         (self.home / "passwords.json").write_text(json.dumps({"admin": self.password}))
         self._run_once(["db", "migrate"], timeout)
         for name in AIRFLOW_PROCESSES:
-            self.start_process(name)
+            for n in range(1, self.replicas.get(name, 1) + 1):
+                self.start_process(name if n == 1 else f"{name}.{n}")
         wait_for(self._api_healthy, timeout, "the api-server to answer")
         return self
 
@@ -208,7 +223,7 @@ class AirflowStack:
     def start_process(self, name: str) -> Process:
         n = sum(1 for p in self.retired if p.name == name)
         log = self.home / "process-logs" / (f"{name}.log" if n == 0 else f"{name}-{n}.log")
-        argv = [self.airflow, name]
+        argv = [self.airflow, name.split(".")[0]]  # "triggerer.2" is a second triggerer
         self.processes[name] = Process(name, argv, self.env, log)
         return self.processes[name]
 
@@ -216,6 +231,12 @@ class AirflowStack:
         process = self.processes.pop(name)
         self.retired.append(process)
         return process.stop(grace)
+
+    def kill_process(self, name: str) -> int | None:
+        """SIGKILL a process and everything it forked, as a crash or the OOM killer would."""
+        process = self.processes.pop(name)
+        self.retired.append(process)
+        return process.kill()
 
     def stop(self) -> None:
         for name in reversed(list(self.processes)):
@@ -286,15 +307,47 @@ class AirflowStack:
 
         wait_for(parsed, timeout, f"DAG {dag_id} to be parsed", interval=1.0)
 
-    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+    def trigger(
+        self, dag_id: str, conf: dict[str, Any] | None = None, *, with_logical_date: bool = True
+    ) -> str:
+        """Create a manual run through the REST API; return its run id.
+
+        ``with_logical_date=True`` gives the run the current time as its logical date, so
+        ``{{ ds }}``-style templates render as in a scheduled run (the test DAGs rely on it).
+        ``False`` sends ``"logical_date": null``: the run a user gets from ``airflow dags
+        trigger`` without ``-l``, from API clients, and from the UI's trigger form with the
+        date cleared. Airflow 3 leaves ``ds``, ``ts``, ``logical_date`` and friends out of
+        such a run's template context.
+        """
         self.wait_for_dag(dag_id)
-        # A logical date, so templates such as {{ ds }} render as in a scheduled run.
-        body = {"logical_date": datetime.now(timezone.utc).isoformat(), "conf": conf or {}}
+        logical_date = datetime.now(timezone.utc).isoformat() if with_logical_date else None
+        body = {"logical_date": logical_date, "conf": conf or {}}
         run = self.api("POST", f"/dags/{dag_id}/dagRuns", body)
         return str(run["dag_run_id"])
 
+    def trigger_with_cli(self, dag_id: str, timeout: float = 120.0) -> str:
+        """``airflow dags trigger DAG_ID`` (no ``-l``) against this stack; return the run id."""
+        self.wait_for_dag(dag_id)
+        done = subprocess.run(
+            [self.airflow, "dags", "trigger", dag_id, "--output", "json"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise StackError(f"airflow dags trigger {dag_id} failed:\n{done.stderr[-3000:]}")
+        # Deprecation notices and log lines may share stdout with the answer: take the JSON.
+        for line in reversed(done.stdout.splitlines()):
+            if line.startswith("["):
+                return str(json.loads(line)[0]["dag_run_id"])
+        raise StackError(f"no run in the answer of airflow dags trigger:\n{done.stdout[-3000:]}")
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return dict(self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}"))
+
     def dag_run_state(self, dag_id: str, run_id: str) -> str:
-        return str(self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
+        return str(self.dag_run(dag_id, run_id)["state"])
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
         answer = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import pytest
 
+from sagemaker_async.naming import MAX_NAME_LENGTH, NAME_PATTERN
 from sagemaker_async.testing import SageMakerSimulator
 from tests.e2e.conftest import SECRETS, job_status, jobs_with_prefix
 from tests.e2e.stack import AirflowStack, wait_for
@@ -26,6 +27,20 @@ def trigger_events(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) 
                     record = json.loads(raw)
                     records.append((record.get("timestamp", ""), str(record.get("event", ""))))
     return [event for _, event in sorted(records)]
+
+
+def task_errors(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> list[str]:
+    """The exceptions a task's tries logged, as ``Type: message``, for a failure report."""
+    errors = []
+    for raw in stack.task_log(dag_id, run_id, task_id).splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(raw)
+            # structlog's dict tracebacks: a list of {"exc_type", "exc_value", "frames"}.
+            for key in ("exception", "error_detail"):
+                for exc in record.get(key) or []:
+                    if isinstance(exc, dict) and "exc_type" in exc:
+                        errors.append(f"{exc['exc_type']}: {exc.get('exc_value')}")
+    return list(dict.fromkeys(errors))
 
 
 def job_log_lines(sim: SageMakerSimulator, job_name: str) -> list[str]:
@@ -160,14 +175,56 @@ def test_triggerer_restart_keeps_jobs_and_deadlines(
     assert first_seen == [line for line in written if line in first_seen]
 
 
-@pytest.mark.parametrize("dag_id", ["example_sagemaker_training", "example_sagemaker_submit_only"])
+#: Each example DAG and its training task.
+EXAMPLE_TASKS = {
+    "example_sagemaker_training": "train_model",
+    "example_sagemaker_submit_only": "submit_training",
+}
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXAMPLE_TASKS))
 def test_example_dags_succeed(
     stack: AirflowStack, e2e_simulator: SageMakerSimulator, dag_id: str
 ) -> None:
+    # With a logical date, as a scheduled run has one.
     e2e_simulator.add_rule("example-", duration=6)
     run_id = stack.trigger(dag_id)
     assert stack.wait_for_run(dag_id, run_id, timeout=180) == "success"
     assert set(stack.task_states(dag_id, run_id).values()) == {"success"}
+
+
+@pytest.mark.parametrize("how", ["rest-api", "cli"])
+@pytest.mark.parametrize("dag_id", sorted(EXAMPLE_TASKS))
+def test_example_dags_succeed_without_a_logical_date(
+    stack: AirflowStack, e2e_simulator: SageMakerSimulator, dag_id: str, how: str
+) -> None:
+    # How users start a DAG by hand: `airflow dags trigger` without -l, a REST client, the
+    # UI's trigger form with the date cleared. Airflow 3 gives such a run no logical date, so
+    # a job name built from {{ ds }} or {{ ts_nodash }} fails to render.
+    e2e_simulator.add_rule("example-", duration=6)
+    task_id = EXAMPLE_TASKS[dag_id]
+    if how == "cli":
+        run_id = stack.trigger_with_cli(dag_id)
+    else:
+        run_id = stack.trigger(dag_id, with_logical_date=False)
+    run = stack.dag_run(dag_id, run_id)
+    assert run["logical_date"] is None, run
+    # A failed first try is enough: the training DAG's retry would only fail the same way.
+    ended = ("success", "failed", "up_for_retry")
+    state = wait_for(
+        lambda: (s := stack.task_states(dag_id, run_id)[task_id]) in ended and s,
+        180,
+        f"{task_id} to finish",
+        interval=1.0,
+    )
+    assert state == "success", task_errors(stack, dag_id, run_id, task_id)
+    assert stack.wait_for_run(dag_id, run_id, timeout=120) == "success"
+    assert set(stack.task_states(dag_id, run_id).values()) == {"success"}
+    # The name comes from the time the run was triggered, and SageMaker accepts it.
+    job_name = stack.xcom(dag_id, run_id, task_id, "training_job_name")
+    assert NAME_PATTERN.match(job_name) and len(job_name) <= MAX_NAME_LENGTH, job_name
+    stamp = datetime.fromisoformat(run["run_after"].replace("Z", "+00:00"))
+    assert stamp.strftime("%Y%m%dt%H%M%S") in job_name, (job_name, run["run_after"])
 
 
 def test_credentials_never_reach_logs_xcom_or_the_database(

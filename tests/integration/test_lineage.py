@@ -18,6 +18,7 @@ import pytest
 
 from sagemaker_async.testing import SimulatorClient, training_request
 from tests.integration.dagfiles import write_training_dag
+from tests.integration.s3data import put_inputs
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
 
@@ -69,6 +70,7 @@ def test_a_deferred_task_reports_its_channels_and_model_artifact(
     name = f"it-{uuid.uuid4().hex[:10]}"
     dag_id = f"dag_{name.replace('-', '_')}"
     channels = [channel("train", "s3://data/train/"), channel("test", "s3://data/test/")]
+    put_inputs(sim.endpoint_url, "s3://data/train/", "s3://data/test/")  # checked before create
     config = training_request(name, InputDataConfig=channels)
     path = write_training_dag(dag_id, config, check_interval=1, print_log=False)
     events_file = tmp_path / "openlineage.jsonl"

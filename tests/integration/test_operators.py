@@ -169,3 +169,45 @@ def test_job_log_lines_reach_the_task_log_in_order(
     positions = [text.find(f"[{short}] {message}") for message in written]
     assert -1 not in positions, "a line the job wrote is missing from the task log"
     assert positions == sorted(positions), "the job's lines are out of order in the task log"
+
+
+@pytest.mark.parametrize("outcome", ["Completed", "Failed"])
+def test_resumed_task_log_carries_the_final_status_and_last_log_lines(
+    simulator: SageMakerSimulator,
+    sim: SimulatorClient,
+    outcome: str,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The worker's own log must say why the job ended, for log stores without the
+    # triggerer's part of the task log.
+    reason = f"AlgorithmError: diverged {uuid.uuid4().hex[:6]}" if outcome == "Failed" else None
+    sim.add_rule("it-", duration=4, outcome=outcome, failure_reason=reason)
+    ti, name = run_dag(deferrable=True, print_log=True)
+    assert ti.state == ("success" if outcome == "Completed" else "failed")
+    out = capfd.readouterr()
+    text = out.out + out.err + caplog.text
+    final = f"Training job {name} final status: {outcome} ({outcome})"
+    if reason:
+        final = f"{final}; failure reason: {reason}"
+    assert final in text
+    lines = simulator.log_lines(name)
+    last = [f"[{stream.removeprefix(name + '/')}] {message}" for stream, message in lines][-20:]
+    header = text.find(f"Last {len(last)} log lines of training job {name}:")
+    assert header != -1, "the resumed task did not log the job's last lines"
+    positions = [text.find(line, header) for line in last]
+    assert -1 not in positions, "a last line of the job is missing after the resume"
+    assert positions == sorted(positions)
+
+
+def test_templated_connection_arguments_render_in_a_real_run(sim: SimulatorClient) -> None:
+    # The amazon provider's template fields: rendered for the worker and for the trigger.
+    sim.add_rule("it-", duration=2)
+    ti, name = run_dag(
+        aws_conn_id="{{ 'aws_' ~ 'default' }}",
+        region_name="{{ 'us-east-' ~ 1 }}",
+        verify="{{ False }}",
+        deferrable=True,
+    )
+    assert ti.state == "success"
+    assert sim.job(name)["status"] == "Completed"

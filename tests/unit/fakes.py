@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from sagemaker_async import triggers
 from sagemaker_async.ownership import identity_tags
@@ -22,6 +23,47 @@ def client_error(code: str, operation: str, status: int = 400) -> ClientError:
         {
             "Error": {"Code": code, "Message": f"simulated {code}"},
             "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        operation,
+    )
+
+
+def refused_connection(url: str = "http://127.0.0.1:49151/") -> EndpointConnectionError:
+    """What botocore raises for a refused connection: the HTTP client's error (urllib3's
+    ``NewConnectionError``, aiohttp's ``ClientConnectorError``) wraps the socket's."""
+    client_side = OSError("Failed to establish a new connection")
+    client_side.__cause__ = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+    return EndpointConnectionError(endpoint_url=url, error=client_side)
+
+
+#: A non-AWS server's error page, 13 lines as in the issue's report.
+HTML_PAGE = """\
+<!DOCTYPE html>
+<html>
+<head>
+<meta charset="utf-8">
+<title>501 Not Implemented</title>
+</head>
+<body>
+<h1>Not Implemented</h1>
+<p>POST is not supported.</p>
+<hr>
+<address>Apache Server</address>
+</body>
+</html>
+"""
+
+
+def html_answer(operation: str, status: int = 501) -> ClientError:
+    """What botocore raises for an HTML error page: the status as the code, the page as the
+    message."""
+    return ClientError(
+        {
+            "Error": {"Code": str(status), "Message": HTML_PAGE},
+            "ResponseMetadata": {
+                "HTTPStatusCode": status,
+                "HTTPHeaders": {"content-type": "text/html"},
+            },
         },
         operation,
     )
@@ -106,6 +148,35 @@ class FakeSageMaker:
         return {}
 
 
+class FakeLogs:
+    """A boto3-shaped CloudWatch Logs client serving a job's streams from memory.
+
+    ``streams`` maps a stream name to its ``(timestamp ms, message)`` events, oldest first.
+    """
+
+    def __init__(self, streams: dict[str, list[tuple[int, str]]] | None = None) -> None:
+        self.streams = streams or {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def describe_log_streams(self, **request: Any) -> dict[str, Any]:
+        self.calls.append(("describe_log_streams", request))
+        prefix = request.get("logStreamNamePrefix", "")
+        return {
+            "logStreams": [
+                {"logStreamName": name, "lastEventTimestamp": events[-1][0] if events else None}
+                for name, events in self.streams.items()
+                if name.startswith(prefix)
+            ]
+        }
+
+    def get_log_events(self, **request: Any) -> dict[str, Any]:
+        self.calls.append(("get_log_events", request))
+        events = self.streams[request["logStreamName"]]
+        # startFromHead=False with a limit: the newest events, still oldest first.
+        newest = events[-request["limit"] :]
+        return {"events": [{"timestamp": stamp, "message": text} for stamp, text in newest]}
+
+
 class ScriptedAsyncClient:
     """An aiobotocore-shaped client whose describe answers come from a script.
 
@@ -162,6 +233,9 @@ class FakeTI:
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcom[key] = value
+
+    def xcom_pull(self, task_ids: str, key: str, map_indexes: int) -> Any:
+        return self.xcom.get(key)
 
 
 OURS = identity_tags(FakeTI())

@@ -130,6 +130,22 @@ def mutated(mutate: Mutation) -> dict[str, Any]:
             [r"TrainingJobName 'x{64}' is 64 characters long; SageMaker accepts 1 to 63"],
             id="name-too-long",
         ),
+        pytest.param(
+            lambda c: c.update(HyperParameters={f"p{i}": "1" for i in range(4000)}),
+            [
+                r"^Invalid training job config: Invalid length for parameter HyperParameters, "
+                r"value: 4000, valid max length: 100$"
+            ],
+            id="too-many-hyperparameters",
+        ),
+        pytest.param(
+            lambda c: c.update(HyperParameters={"blob": "x" * 3_000_000}),
+            [
+                r"^Invalid training job config: Invalid length for parameter "
+                r"HyperParameters\.blob, value: 3000000, valid max length: 2500$"
+            ],
+            id="hyperparameter-value-too-long",
+        ),
     ],
 )
 def test_bad_config_field_fails_the_task_naming_the_field(
@@ -381,3 +397,67 @@ def test_proxies_in_botocore_config_are_refused_at_parse_time() -> None:
         SageMakerTrainingOperator(
             task_id="t", config=base_config(), botocore_config={"proxies": {"https": "u:p@h"}}
         )
+
+
+def test_botocore_config_option_of_the_wrong_type_fails_at_parse_time_naming_it() -> None:
+    with pytest.raises(ValueError) as raised:
+        SageMakerTrainingOperator(
+            task_id="t", config=base_config(), botocore_config={"retries": "lots"}
+        )
+    assert str(raised.value) == (
+        "botocore_config['retries'] must be a dict (such as {'mode': 'standard', "
+        "'max_attempts': 10}), got str"
+    )
+
+
+# --- role name and S3 inputs: before the create ------------------------------------------------
+
+
+class EmptyAccount(FakeSageMaker):
+    """Also stands in for IAM and S3, of an account without roles or buckets."""
+
+    def get_role(self, RoleName: str) -> dict[str, Any]:
+        self.calls.append(("get_role", {"RoleName": RoleName}))
+        raise client_error("NoSuchEntity", "GetRole", 404)
+
+    def list_objects_v2(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("list_objects_v2", kwargs))
+        raise client_error("NoSuchBucket", "ListObjectsV2", 404)
+
+
+def test_role_name_with_expansion_off_fails_the_task_with_a_hint(clients: Clients) -> None:
+    fails_at_task_start(
+        operator(
+            config=mutated(lambda c: c.update(RoleArn="sagemaker-training")), expand_role_name=False
+        ),
+        r"^RoleArn 'sagemaker-training' is an IAM role name, not an ARN: pass the full ARN "
+        r"\(arn:aws:iam::<account id>:role/sagemaker-training\), or set expand_role_name=True "
+        r"to look it up in IAM$",
+    )
+    nothing_sent(clients)
+
+
+def test_role_name_unknown_to_iam_fails_the_task_before_the_create(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clients = install(monkeypatch, EmptyAccount())
+    fails_at_task_start(
+        operator(config=mutated(lambda c: c.update(RoleArn="no-such-role"))),
+        r"^RoleArn 'no-such-role' is an IAM role name, and IAM has no role of that name in the "
+        r"account of aws_conn_id's credentials: pass the role's full ARN$",
+    )
+    assert clients.created() == 0
+
+
+def test_missing_s3_input_fails_the_task_before_the_create(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clients = install(monkeypatch, EmptyAccount())
+    source = {"S3DataType": "S3Prefix", "S3Uri": "s3://no-such-bucket/train/"}
+    channels = [{"ChannelName": "train", "DataSource": {"S3DataSource": source}}]
+    fails_at_task_start(
+        operator(config=mutated(lambda c: c.update(InputDataConfig=channels))),
+        r"^The S3 bucket 'no-such-bucket' of input channel 'train' "
+        r"\(s3://no-such-bucket/train/\) does not exist; no job was created$",
+    )
+    assert clients.created() == 0

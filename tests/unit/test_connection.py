@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -184,6 +185,18 @@ def test_sts_endpoint_and_region_are_checked() -> None:
     bad_region = {"role_arn": ROLE, "service_config": {"sts": {"region_name": "moon"}}}
     with pytest.raises(InvalidSettingsError, match=r"^service_config\.sts\.region_name 'moon'"):
         checked(settings_from(None, None, bad_region))
+
+
+def test_a_ca_bundle_path_that_does_not_exist_is_refused_naming_it(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing-ca.pem")
+    with pytest.raises(InvalidSettingsError, match=f"^verify {re.escape(repr(missing))}: no CA"):
+        checked(settings_from(None, None, {}, verify=missing))
+    with pytest.raises(InvalidSettingsError, match=r"missing-ca\.pem"):
+        checked(settings_from(None, None, {"verify": missing}))  # from the connection's extra
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    for verify in (str(bundle), str(tmp_path), True, False, None):
+        checked(settings_from(None, None, {}, verify=verify))
 
 
 def test_profile_name_and_botocore_config_alias_are_read() -> None:

@@ -1,12 +1,21 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
+from sagemaker_async import errors
 from sagemaker_async.events import JobWatch
 from sagemaker_async.hooks import SageMakerHook
-from tests.unit.fakes import FakeSageMaker, client_error
+from tests.unit.fakes import (
+    FakeSageMaker,
+    base_config,
+    client_error,
+    html_answer,
+    refused_connection,
+)
 
 
 class ScriptedSync(FakeSageMaker):
@@ -67,4 +76,74 @@ def test_calls_retry_transient_errors_but_not_final_ones(hook: SageMakerHook) ->
     assert hook.describe("job")["TrainingJobStatus"] == "InProgress"
     hook.client = ScriptedSync([client_error("AccessDeniedException", "x")])
     with pytest.raises(Exception, match="AccessDenied"):
+        hook.describe("job")
+
+
+@pytest.fixture
+def quick_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(errors, "UNREACHABLE_PAUSES", (0.01, 0.01))
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.usefixtures("quick_pauses")
+def test_an_endpoint_that_never_answered_gets_three_attempts(hook: SageMakerHook) -> None:
+    fake = ScriptedSync([refused_connection()])
+    hook.client = fake
+    with pytest.raises(EndpointConnectionError):
+        hook.describe("job")
+    assert fake.count("describe_training_job") == 3
+
+
+@pytest.mark.usefixtures("quick_pauses")
+def test_once_the_endpoint_answered_refusals_are_waited_out(hook: SageMakerHook) -> None:
+    fake = ScriptedSync(["InProgress", *[refused_connection()] * 4, "Completed"])
+    hook.client = fake
+    assert hook.describe("job")["TrainingJobStatus"] == "InProgress"
+    assert hook.describe("job")["TrainingJobStatus"] == "Completed"
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.usefixtures("quick_pauses")
+def test_blocking_wait_on_an_unreachable_endpoint_ends_in_a_final_error(
+    hook: SageMakerHook,
+) -> None:
+    hook.client = ScriptedSync([refused_connection()])
+    event = hook.wait(JobWatch("job", time.time() + 60), check_interval=0.01)
+    assert event["status"] == "error" and event["retryable"] is False
+    assert "connection refused; check endpoint_url" in event["message"]
+
+
+@pytest.mark.timeout(10)
+def test_an_answer_that_is_not_aws_fails_at_once_without_its_body(
+    hook: SageMakerHook, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = ScriptedSync([html_answer("DescribeTrainingJob")])
+    hook.client = fake
+    with pytest.raises(errors.NotAwsAnswerError) as raised:
+        hook.describe("job")
+    assert fake.count("describe_training_job") == 1
+    assert "HTTP 501 from the endpoint: not an AWS answer (text/html)" in str(raised.value)
+    assert raised.value.__suppress_context__  # the page stays out of the traceback too
+    assert "<" not in str(raised.value) + caplog.text
+
+
+def test_a_create_answered_by_a_non_aws_server_raises_without_the_body(
+    hook: SageMakerHook,
+) -> None:
+    fake = FakeSageMaker()
+    fake.create_errors.append(html_answer("CreateTrainingJob"))
+    hook.client = fake
+    with pytest.raises(errors.NotAwsAnswerError, match=r"HTTP 501 .* not an AWS answer") as raised:
+        hook.create(base_config())
+    assert "<" not in str(raised.value)
+
+
+def test_an_html_page_answered_with_200_is_not_a_job(hook: SageMakerHook) -> None:
+    class Portal(FakeSageMaker):
+        def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
+            headers = {"content-type": "text/html; charset=utf-8"}
+            return {"ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": headers}}
+
+    hook.client = Portal()
+    with pytest.raises(errors.NotAwsAnswerError, match=r"HTTP 200 .* not an AWS answer"):
         hook.describe("job")

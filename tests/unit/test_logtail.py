@@ -9,12 +9,15 @@ from sagemaker_async.logtail import (
     LATE_WINDOW_MS,
     LOG_GROUP,
     MAX_PAGES,
+    RECENT_STREAMS,
     TAG_VALUE_LIMIT,
     LogFollower,
     LogTail,
     decode_cursor,
     encode_cursor,
+    recent_lines,
 )
+from tests.unit.fakes import FakeLogs
 
 ONE, TWO = "job/algo-1-1", "job/algo-2-1"
 
@@ -240,3 +243,37 @@ async def test_a_backlog_past_the_page_budget_is_caught_up_over_intervals() -> N
     for _ in range(3):
         await reader.once(aws, aws)
     assert [line.split("] ")[1] for line in shown] == [f"line {i}" for i in range(120)]
+
+
+def test_recent_lines_are_the_last_lines_of_all_streams_in_time_order() -> None:
+    logs = FakeLogs(
+        {
+            ONE: [(10, "a1"), (30, "a2"), (50, "a3")],
+            TWO: [(20, "b1"), (40, "b2"), (40, "b3")],
+            "job-2/algo-1-1": [(60, "another job")],
+        }
+    )
+    assert recent_lines(logs, "job", 4) == [
+        "[algo-1-1] a2",
+        "[algo-2-1] b2",
+        "[algo-2-1] b3",
+        "[algo-1-1] a3",
+    ]
+    reads = [request for op, request in logs.calls if op == "get_log_events"]
+    assert {r["logStreamName"] for r in reads} == {ONE, TWO}
+    assert all(r["limit"] == 4 and r["startFromHead"] is False for r in reads)
+    assert all(r["logGroupName"] == LOG_GROUP for r in reads)
+
+
+def test_recent_lines_read_only_the_streams_written_last() -> None:
+    streams = {f"job/algo-{n}-1": [(n, f"host {n}")] for n in range(1, RECENT_STREAMS + 6)}
+    logs = FakeLogs(streams)
+    lines = recent_lines(logs, "job", 100)
+    assert len([op for op, _ in logs.calls if op == "get_log_events"]) == RECENT_STREAMS
+    newest = RECENT_STREAMS + 5
+    assert lines[0] == "[algo-6-1] host 6"
+    assert lines[-1] == f"[algo-{newest}-1] host {newest}"
+
+
+def test_recent_lines_of_a_job_without_streams_are_none() -> None:
+    assert recent_lines(FakeLogs(), "job", 20) == []

@@ -4,16 +4,30 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import boto3
 import pytest
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowFailException,
     AirflowSkipException,
+    TaskDeferralError,
+    TaskDeferralTimeout,
     TaskDeferred,
 )
 
+from sagemaker_async import errors
 from sagemaker_async.operators import DEFERRAL_GRACE, SageMakerTrainingOperator
-from tests.unit.fakes import OURS, THEIRS, FakeSageMaker, FakeTI, base_config, client_error
+from tests.unit.fakes import (
+    OURS,
+    THEIRS,
+    FakeLogs,
+    FakeSageMaker,
+    FakeTI,
+    base_config,
+    client_error,
+    html_answer,
+    refused_connection,
+)
 
 
 def make_operator(fake: FakeSageMaker, **kwargs: Any) -> SageMakerTrainingOperator:
@@ -23,6 +37,7 @@ def make_operator(fake: FakeSageMaker, **kwargs: Any) -> SageMakerTrainingOperat
         task_id="train", aws_conn_id=None, region_name="us-east-1", **kwargs
     )
     op.hook.client = fake
+    op.hook.logs_client = FakeLogs()
     return op
 
 
@@ -246,12 +261,14 @@ def test_timeout_before_the_last_try_leaves_the_job_for_the_retry() -> None:
     assert fake.count("stop_training_job") == 0
 
 
-def test_a_final_error_on_the_last_try_stops_the_job() -> None:
+def test_a_final_error_on_the_last_try_never_stops_the_job() -> None:
+    # An error event leaves the job's status unknown: stopping it could destroy a good job.
     fake = FakeSageMaker()
     fake.add_job("job", "InProgress", OURS)
+    op = make_operator(fake, max_attempts=3)
     with pytest.raises(AirflowException, match="access denied"):
-        make_operator(fake).execute_complete({"ti": FakeTI()}, event("error", "access denied: x"))
-    assert fake.count("stop_training_job") == 1
+        op.execute_complete({"ti": FakeTI()}, event("error", "access denied: x"))
+    assert fake.count("stop_training_job") == 0
 
 
 def test_a_failed_stop_does_not_hide_the_timeout() -> None:
@@ -262,7 +279,7 @@ def test_a_failed_stop_does_not_hide_the_timeout() -> None:
     fake = Unstoppable()
     fake.add_job("job", "InProgress", OURS)
     with pytest.raises(AirflowException, match="budget"):
-        make_operator(fake).execute_complete({"ti": FakeTI()}, event("timeout"))
+        make_operator(fake, max_attempts=3).execute_complete({"ti": FakeTI()}, event("timeout"))
 
 
 def test_after_a_clear_the_last_try_counts_from_max_tries() -> None:
@@ -338,3 +355,279 @@ def test_killing_before_any_job_exists_stops_nothing() -> None:
     fake = FakeSageMaker()
     make_operator(fake).on_kill()
     assert fake.calls == []
+
+
+# The wait budget: by default as long as the job's own StoppingCondition allows.
+
+
+def deferred_budget(op: SageMakerTrainingOperator) -> tuple[float, timedelta]:
+    """Seconds from now to the trigger's deadline, and the deferral's timeout."""
+    with pytest.raises(TaskDeferred) as deferred:
+        run(op)
+    deadline = deferred.value.trigger.serialize()[1]["deadline"]
+    assert deferred.value.timeout is not None
+    return deadline - time.time(), deferred.value.timeout
+
+
+def test_default_wait_lasts_as_long_as_the_jobs_stopping_condition_allows() -> None:
+    config = base_config()
+    config["StoppingCondition"] = {"MaxRuntimeInSeconds": "28800"}  # an 8-hour job
+    op = make_operator(FakeSageMaker(), config=config, wait_for_completion=True)
+    seconds, timeout = deferred_budget(op)
+    expected = 28800 + 3600 + 2880  # runtime, plus 1 hour and a tenth of it
+    assert seconds == pytest.approx(expected, abs=5)
+    assert timeout == timedelta(seconds=expected) + DEFERRAL_GRACE
+
+
+def test_default_wait_covers_spot_capacity_and_pending_time() -> None:
+    config = base_config()
+    config["EnableManagedSpotTraining"] = True
+    config["StoppingCondition"] = {
+        "MaxRuntimeInSeconds": 3600,
+        "MaxWaitTimeInSeconds": 7200,
+        "MaxPendingTimeInSeconds": 1800,
+    }
+    op = make_operator(FakeSageMaker(), config=config, wait_for_completion=True)
+    seconds, _ = deferred_budget(op)
+    assert seconds == pytest.approx(7200 + 1800 + 3600 + 900, abs=5)
+
+
+def test_max_attempts_none_is_accepted_as_in_the_amazon_provider() -> None:
+    op = SageMakerTrainingOperator(task_id="t", config=base_config(), max_attempts=None)
+    assert op.max_attempts is None
+
+
+def test_explicit_max_attempts_still_sets_the_budget_over_the_jobs_limit() -> None:
+    op = make_operator(FakeSageMaker(), wait_for_completion=True, check_interval=10, max_attempts=6)
+    seconds, timeout = deferred_budget(op)
+    assert seconds == pytest.approx(60, abs=5)
+    assert timeout == timedelta(seconds=60) + DEFERRAL_GRACE
+
+
+def test_default_budget_used_up_on_the_last_try_leaves_the_job_running() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "InProgress", OURS)
+    with pytest.raises(AirflowException, match=r"StoppingCondition allows 3600s"):
+        make_operator(fake).execute_complete({"ti": FakeTI()}, event("timeout"))
+    assert fake.count("stop_training_job") == 0
+
+
+class Unreadable(FakeSageMaker):
+    """Describes fail (access denied): the job's status cannot be known."""
+
+    def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
+        self.calls.append(("describe_training_job", {"TrainingJobName": TrainingJobName}))
+        raise client_error("AccessDeniedException", "DescribeTrainingJob")
+
+
+def test_explicit_budget_used_up_with_an_unknown_status_never_stops_the_job() -> None:
+    fake = Unreadable()
+    fake.add_job("job", "InProgress", OURS)
+    with pytest.raises(AirflowException, match="budget"):
+        make_operator(fake, max_attempts=3).execute_complete({"ti": FakeTI()}, event("timeout"))
+    assert fake.count("stop_training_job") == 0
+
+
+@pytest.mark.parametrize("status", ["Stopping", "Completed", "Failed"])
+def test_explicit_budget_used_up_stops_only_a_job_still_in_progress(status: str) -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", status, OURS)
+    with pytest.raises(AirflowException, match="budget"):
+        make_operator(fake, max_attempts=3).execute_complete({"ti": FakeTI()}, event("timeout"))
+    assert fake.count("stop_training_job") == 0
+
+
+def resume_failed_deferral(op: SageMakerTrainingOperator, error: str) -> None:
+    """Resume as Airflow does after a deferral timeout or a crashed trigger."""
+    ti = FakeTI()
+    ti.xcom["training_job_name"] = "job"
+    op.resume_execution("__fail__", {"error": error}, {"ti": ti})  # type: ignore[arg-type]
+
+
+def test_deferral_timeout_with_an_explicit_budget_stops_a_running_job() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "InProgress", OURS)
+    with pytest.raises(TaskDeferralTimeout):
+        resume_failed_deferral(make_operator(fake, max_attempts=3), "Trigger timeout")
+    assert fake.count("stop_training_job") == 1
+
+
+def test_a_crashed_trigger_never_stops_the_job() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "InProgress", OURS)
+    with pytest.raises(TaskDeferralError):
+        resume_failed_deferral(make_operator(fake, max_attempts=3), "Trigger failure")
+    assert fake.count("stop_training_job") == 0
+
+
+def test_resuming_without_an_event_fails_with_a_clear_message() -> None:
+    op = make_operator(FakeSageMaker())
+    with pytest.raises(AirflowException, match="without a trigger event"):
+        op.execute_complete({"ti": FakeTI()})  # type: ignore[arg-type]
+
+
+# Template fields: the amazon provider's, rendered before any check that depends on them.
+
+
+def fake_boto3_clients(monkeypatch: pytest.MonkeyPatch) -> FakeSageMaker:
+    """Every boto3 client the hook builds is a FakeSageMaker (built from rendered values)."""
+    fake = FakeSageMaker()
+    monkeypatch.setattr(boto3.session.Session, "client", lambda self, service, **kw: fake)
+    return fake
+
+
+def render(op: SageMakerTrainingOperator, **params: Any) -> None:
+    op.render_template_fields({"params": params})  # type: ignore[arg-type]
+
+
+def test_template_fields_match_the_amazon_provider() -> None:
+    assert set(SageMakerTrainingOperator.template_fields) == {
+        "aws_conn_id",
+        "config",
+        "region_name",
+        "verify",
+    }
+
+
+def test_rendered_connection_arguments_reach_the_hook_and_the_trigger(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_boto3_clients(monkeypatch)
+    op = SageMakerTrainingOperator(
+        task_id="train",
+        config=base_config(),
+        aws_conn_id="{{ params.conn }}",
+        region_name="{{ params.region }}",
+        verify="{{ params.verify }}",
+        max_attempts=3,
+    )
+    render(op, conn="", region="eu-west-1", verify=False)
+    with pytest.raises(TaskDeferred) as deferred:
+        run(op)
+    kwargs = deferred.value.trigger.serialize()[1]
+    # "" is no connection (boto's default chain), and "False" the boolean, not a CA path.
+    assert (kwargs["aws_conn_id"], kwargs["region_name"], kwargs["verify"]) == (
+        None,
+        "eu-west-1",
+        False,
+    )
+    assert (op.hook.aws_conn_id, op.hook.region_name, op.hook.verify) == (None, "eu-west-1", False)
+
+
+def test_templated_connection_arguments_are_checked_at_task_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = fake_boto3_clients(monkeypatch)
+    # Parsing a DAG with templates never fails: the values are not known yet.
+    op = SageMakerTrainingOperator(
+        task_id="train",
+        config=base_config(),
+        aws_conn_id=None,
+        region_name="{{ params.region }}",
+        wait_for_completion=False,
+    )
+    render(op, region="mars-north")
+    with pytest.raises(AirflowFailException, match="region_name 'mars-north' is not an AWS region"):
+        run(op)
+    assert fake.calls == []
+
+
+# On resume, the worker's log repeats the job's final status and its last log lines.
+
+
+def job_logs(count: int) -> FakeLogs:
+    return FakeLogs(
+        {
+            "job/algo-1-1": [(1000 * i, f"host1 line {i}") for i in range(count)],
+            "job/algo-2-1": [(1000 * i + 500, f"host2 line {i}") for i in range(count)],
+            "other-job/algo-1-1": [(10**9, "not this job")],
+        }
+    )
+
+
+def test_resume_logs_the_final_status_and_the_last_log_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Failed", OURS)
+    fake.jobs["job"].update(SecondaryStatus="Failed", FailureReason="AlgorithmError: boom")
+    op = make_operator(fake)
+    op.hook.logs_client = job_logs(30)
+    with pytest.raises(AirflowException):
+        op.execute_complete({"ti": FakeTI()}, event("failed", "Training job job failed"))
+    out = capsys.readouterr().out
+    assert (
+        "Training job job final status: Failed (Failed); failure reason: AlgorithmError: boom"
+        in out
+    )
+    assert "Last 20 log lines of training job job:" in out
+    expected = [f"[algo-{h}-1] host{h} line {i}" for i in range(20, 30) for h in (1, 2)]
+    positions = [out.find(line) for line in expected]
+    assert -1 not in positions and positions == sorted(positions)
+    assert "host1 line 19" not in out and "not this job" not in out
+
+
+def test_unreadable_logs_on_resume_are_one_warning_and_never_fail_the_task(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class BrokenLogs(FakeLogs):
+        def describe_log_streams(self, **request: Any) -> dict[str, Any]:
+            raise client_error("AccessDeniedException", "DescribeLogStreams")
+
+    fake = FakeSageMaker()
+    fake.add_job("job", "Completed", OURS)
+    op = make_operator(fake)
+    op.hook.logs_client = BrokenLogs()
+    result = op.execute_complete({"ti": FakeTI()}, event("success"))
+    assert result["Training"]["TrainingJobStatus"] == "Completed"
+    warnings = [line for line in capsys.readouterr().out.splitlines() if "Could not read" in line]
+    assert len(warnings) == 1 and "AccessDeniedException" in warnings[0]
+
+
+def test_resume_without_print_log_reads_no_logs() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Completed", OURS)
+    op = make_operator(fake, print_log=False)
+    logs = op.hook.logs_client = job_logs(3)
+    op.execute_complete({"ti": FakeTI()}, event("success"))
+    assert logs.calls == []
+
+
+def test_an_error_event_no_retry_heals_fails_the_task_for_good() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "InProgress", OURS)
+    op = make_operator(fake, print_log=False)
+    wrong = {**event("error", "cannot reach http://x/: connection refused"), "retryable": False}
+    with pytest.raises(AirflowFailException, match=r"^cannot reach http://x/: connection refused$"):
+        op.execute_complete({"ti": FakeTI()}, wrong)
+    with pytest.raises(AirflowException) as raised:
+        op.execute_complete(
+            {"ti": FakeTI()}, {**event("error", "access denied"), "retryable": True}
+        )
+    assert not isinstance(raised.value, AirflowFailException)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (refused_connection(), "cannot reach http://127.0.0.1:49151/: connection refused"),
+        (html_answer("DescribeTrainingJob"), "HTTP 501 from the endpoint: not an AWS answer"),
+    ],
+    ids=["refused", "html-501"],
+)
+def test_a_wrong_endpoint_fails_the_submit_without_retry_or_job(
+    monkeypatch: pytest.MonkeyPatch, error: Exception, line: str
+) -> None:
+    monkeypatch.setattr(errors, "UNREACHABLE_PAUSES", (0.01, 0.01))
+
+    class Broken(FakeSageMaker):
+        def describe_training_job(self, TrainingJobName: str) -> dict[str, Any]:
+            self.calls.append(("describe_training_job", {}))
+            raise error
+
+    fake = Broken()
+    with pytest.raises(AirflowFailException) as raised:
+        run(make_operator(fake, wait_for_completion=True))
+    assert str(raised.value).startswith(line) and "\n" not in str(raised.value)
+    assert created_names(fake) == []

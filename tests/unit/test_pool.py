@@ -1,15 +1,20 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from botocore.utils import parse_timestamp
 
+from sagemaker_async import errors
 from sagemaker_async import pool as pool_module
 from sagemaker_async.connection import AssumeRole, AwsSettings
+from sagemaker_async.pacing import Pacer
 from sagemaker_async.pool import ClientKey, ClientPool, SharedClient, pool_for_running_loop
+from tests.unit.fakes import html_answer
 
 # Building a client needs no network; nothing here sends a request.
 SETTINGS = AwsSettings(
@@ -264,3 +269,37 @@ async def test_a_role_client_closes_its_sts_client_with_it(monkeypatch: pytest.M
     assert closed == []
     await pool.release(settings)
     assert sorted(closed) == ["sagemaker", "sts"]
+
+
+class NonAwsServer:
+    """An aiobotocore-shaped client whose endpoint answers HTML pages."""
+
+    meta = SimpleNamespace(endpoint_url="http://127.0.0.1:9")
+
+    async def describe_training_job(self, **kwargs: Any) -> Any:
+        raise html_answer("DescribeTrainingJob")
+
+    async def list_training_jobs(self, **kwargs: Any) -> Any:
+        headers = {"content-type": "text/html"}
+        return {"ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": headers}}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("operation", "status"), [("describe_training_job", 501), ("list_training_jobs", 200)]
+)
+async def test_an_answer_that_is_not_aws_is_raised_in_one_line_naming_the_endpoint(
+    operation: str, status: int
+) -> None:
+    shared = SharedClient(
+        NonAwsServer(), Pacer(), asyncio.get_running_loop(), AsyncExitStack(), asyncio.Semaphore(1)
+    )
+    with pytest.raises(errors.NotAwsAnswerError) as raised:
+        await shared.call(operation)
+    message = raised.value.response["Error"]["Message"]
+    assert message == (
+        f"HTTP {status} from http://127.0.0.1:9: not an AWS answer (text/html); check endpoint_url"
+    )
+    assert "<" not in str(raised.value)
+    # The page stays out of the traceback too.
+    assert raised.value.__context__ is None or raised.value.__suppress_context__

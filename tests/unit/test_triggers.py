@@ -3,14 +3,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError, HTTPClientError
 
-from sagemaker_async import pacing, triggers
+from sagemaker_async import errors, pacing, triggers
 from sagemaker_async.triggers import SageMakerTrainingTrigger
-from tests.unit.fakes import ScriptedAsyncClient, client_error, route_triggers_to
+from tests.unit.fakes import (
+    ScriptedAsyncClient,
+    client_error,
+    html_answer,
+    refused_connection,
+    route_triggers_to,
+)
 
 
 def make_trigger(**overrides: Any) -> SageMakerTrainingTrigger:
@@ -259,3 +266,64 @@ async def test_cleanup_never_stops_the_job(use_client) -> None:
     client = use_client(ScriptedAsyncClient(["InProgress"]))
     await make_trigger().cleanup()
     assert client.stops == []
+
+
+@pytest.fixture
+def quick_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(errors, "UNREACHABLE_PAUSES", (0.01, 0.01))
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("quick_pauses")
+async def test_an_endpoint_never_reached_ends_in_an_error_no_retry_heals(use_client) -> None:
+    client = use_client(ScriptedAsyncClient([refused_connection()]))
+    event = await first_event(make_trigger())
+    assert (event["status"], event["retryable"]) == ("error", False)
+    assert "connection refused; check endpoint_url" in event["message"]
+    assert client.describes == 3
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("quick_pauses")
+async def test_once_the_job_was_seen_refusals_are_waited_out(use_client) -> None:
+    client = use_client(
+        ScriptedAsyncClient(["InProgress", *[refused_connection()] * 5, "Completed"])
+    )
+    event = await first_event(make_trigger())
+    assert event["status"] == "success"
+    assert client.describes == 7
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (html_answer("DescribeTrainingJob"), "HTTP 501 from the endpoint: not an AWS answer"),
+        (HTTPClientError(error=FileNotFoundError(2, "No such file")), "check verify"),
+    ],
+    ids=["html-501", "ca-bundle-unloadable"],
+)
+async def test_a_client_set_up_wrong_ends_the_wait_at_once(
+    use_client, error: Exception, words: str
+) -> None:
+    client = use_client(ScriptedAsyncClient([error]))
+    event = await first_event(make_trigger())
+    assert (event["status"], event["retryable"]) == ("error", False)
+    assert words in event["message"]
+    assert "<" not in event["message"] and "\n" not in event["message"]
+    assert client.describes == 1
+
+
+@pytest.mark.asyncio
+async def test_a_missing_ca_bundle_is_an_error_event_naming_it(tmp_path: Path) -> None:
+    missing = str(tmp_path / "corp-ca.pem")
+    event = await asyncio.wait_for(first_event(make_trigger(verify=missing)), timeout=30)
+    assert (event["status"], event["retryable"]) == ("error", False)
+    assert missing in event["message"]
+
+
+@pytest.mark.asyncio
+async def test_final_aws_errors_leave_the_task_its_retries(use_client) -> None:
+    use_client(ScriptedAsyncClient([client_error("AccessDeniedException", "DescribeTrainingJob")]))
+    event = await first_event(make_trigger())
+    assert (event["status"], event["retryable"]) == ("error", True)
