@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any
 
 from probes import percentile
@@ -75,7 +77,52 @@ def summarize(scenario: Scenario, result: dict[str, Any]) -> dict[str, Any]:
     }
     if scenario.storm is not None:
         summary["storm"] = storm_rates(scenario, result)
+    summary.update(account_figures(scenario, result, jobs))
     return summary
+
+
+def account_figures(
+    scenario: Scenario, result: dict[str, Any], jobs: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """What the real-account scenarios are judged on, for every scenario alike.
+
+    Requests per job per interval: every describe and list call the simulator received in
+    the scenario, per job, per interval of the jobs' run (duration / interval of them).
+    Throttled list calls: the share of ListTrainingJobs calls the account's limit refused.
+    First read: from when a job's trigger could start (its creation, or the triggers' start
+    if that came later) to the job's first poll.
+    """
+    calls = result.get("calls_by_operation", {})
+    requests = int(calls.get(DESCRIBE, 0)) + int(calls.get(LIST, 0))
+    intervals = scenario.duration / scenario.interval
+    limits = result.get("rate_limits") or {}
+    allowed = int((limits.get("allowed") or {}).get(LIST, 0))
+    throttled = int((limits.get("throttled") or {}).get(LIST, 0))
+    limited = LIST in (limits.get("limits") or {})
+    first_reads = _first_reads(jobs.values(), float(result.get("go_at") or 0.0))
+    account = scenario.account
+    return {
+        "account": None if account is None else asdict(account),
+        "listing": result.get("listing"),
+        "list_share": (result.get("ready") or {}).get("list_share"),
+        "requests_per_job_interval": requests / scenario.n / intervals,
+        "list_allowed": allowed if limited else None,
+        "list_throttled": throttled if limited else None,
+        "list_throttled_fraction": (
+            throttled / (allowed + throttled) if limited and allowed + throttled else None
+        ),
+        "first_read_p50_s": percentile(first_reads, 0.5) if first_reads else None,
+        "first_read_p99_s": percentile(first_reads, 0.99) if first_reads else None,
+    }
+
+
+def _first_reads(jobs: Iterable[dict[str, Any]], go_at: float) -> list[float]:
+    values = []
+    for job in jobs:
+        first = _first_poll(job)
+        if first is not None:
+            values.append(first - max(float(job["created_at"]), go_at))
+    return values
 
 
 def _polls(job: dict[str, Any] | None) -> int:

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from scenarios import CURVE, SCALE
+from scenarios import CURVE, OLDWATCHED, SCALE
 from targets import Check
 
 Summary = dict[str, Any]
@@ -29,6 +29,8 @@ _COLUMNS = (
     ("full GCs (max s)", "{full_gcs}"),
     ("evt p50 s", "{latency_p50_s}"),
     ("evt p99 s", "{latency_p99_s}"),
+    ("req/job/int", "{requests_per_job_interval}"),
+    ("list thr", "{list_throttled}"),
     ("wall s", "{wall_seconds:.0f}"),
 )
 
@@ -41,6 +43,9 @@ def _row(summary: Summary) -> list[str]:
     values["full_gcs"] = f"{summary.get('gc_full_count')} ({_num(summary.get('gc_full_max_s'), 2)})"
     values["latency_p50_s"] = _num(summary["latency_p50_s"], 2)
     values["latency_p99_s"] = _num(summary["latency_p99_s"], 2)
+    values["requests_per_job_interval"] = _num(summary.get("requests_per_job_interval"), 3)
+    fraction = summary.get("list_throttled_fraction")
+    values["list_throttled"] = "-" if fraction is None else f"{fraction:.1%}"
     values["polls"] = (
         f"{summary['polls_min']}/{summary['polls_median']:g}/{summary['polls_max']}"
         f" ({summary['expected_polls']})"
@@ -93,6 +98,60 @@ def call_lines(summaries: list[Summary]) -> list[str]:
             listed = ", ".join(f"{op} {count}" for op, count in sorted(calls.items()))
             lines.append(f"{summary['scenario']} (print_log=True) calls received: {listed}")
     return lines
+
+
+def account_lines(summaries: list[Summary]) -> list[str]:
+    """How each real account was set up, and what listing it cost."""
+    lines = []
+    for summary in summaries:
+        account = summary.get("account")
+        if not account:
+            continue
+        held = []
+        if account["history"]:
+            held.append(f"{account['history']} older finished jobs")
+        if account["newer"]:
+            held.append(f"{account['newer']} newer jobs of other teams")
+        rate = account["list_rate"]
+        reading = (summary.get("listing") or {}).get("time_filters", account["time_filters"])
+        share = summary.get("list_share")
+        lines.append(
+            f"{summary['scenario']}: account with {', '.join(held) or 'no other jobs'};"
+            f" ListTrainingJobs limited to {'none' if rate is None else f'{rate:g}/s'},"
+            f" time filters {reading}" + ("" if share is None else f"; our List share {share:g}/s")
+        )
+        throttled = summary.get("list_throttled")
+        lines.append(
+            f"  {summary['describes']} describes + {summary['list_calls']} lists"
+            f" ({'no limit' if throttled is None else f'{throttled} throttled'})"
+            f" = {_num(summary.get('requests_per_job_interval'), 4)} per job per interval;"
+            f" first read p50/p99 {_num(summary.get('first_read_p50_s'), 1)}/"
+            f"{_num(summary.get('first_read_p99_s'), 1)} s after the trigger could start"
+        )
+    return lines
+
+
+def side_by_side_lines(summaries: list[Summary]) -> list[str]:
+    """Old watched jobs: requests per job per interval of ours and amazon's, per N (a
+    reported figure, not a target)."""
+    by_n: dict[int, list[Summary]] = {}
+    for summary in summaries:
+        if summary["kind"] == OLDWATCHED:
+            by_n.setdefault(summary["n"], []).append(summary)
+    lines = []
+    for n, rows in sorted(by_n.items()):
+        parts = [
+            f"{_variant(s)} {_num(s.get('requests_per_job_interval'), 3)}"
+            f" (p99 {_num(s['latency_p99_s'], 1)} s, {s['succeeded']}/{s['n']} succeeded)"
+            for s in rows
+        ]
+        lines.append(f"old watched N={n}, requests per job per interval: " + "; ".join(parts))
+    return lines
+
+
+def _variant(summary: Summary) -> str:
+    reading = (summary.get("account") or {}).get("time_filters", "after_page")
+    return summary["impl"] if reading == "after_page" else f"{summary['impl']} ({reading})"
 
 
 def check_lines(checks: list[Check]) -> list[str]:

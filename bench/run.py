@@ -18,8 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from metrics import summarize
-from report import call_lines, check_lines, plot, storm_lines, table, write_json
-from runner import ScenarioError, has_fault_injection, run_scenario
+from report import (
+    account_lines,
+    call_lines,
+    check_lines,
+    plot,
+    side_by_side_lines,
+    storm_lines,
+    table,
+    write_json,
+)
+from runner import ScenarioError, has_account_setup, has_fault_injection, run_scenario
 from scenarios import STORM, Scenario, full_run, quick_run
 from simproc import SimulatorProcess, create_jobs, describe_capacity
 from targets import check_all
@@ -29,7 +38,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small smoke run (~2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="small smoke run (~7 minutes)")
     parser.add_argument(
         "--only", nargs="+", metavar="NAME", help="run only these scenarios (e.g. curve-ours-100)"
     )
@@ -62,13 +71,30 @@ def select(args: argparse.Namespace) -> list[Scenario]:
 
 def one_line(summary: dict[str, Any]) -> str:
     p99 = summary["latency_p99_s"]
-    return (
+    line = (
         f"{summary['succeeded']}/{summary['n']} succeeded, "
         f"RSS +{summary['rss_growth_mb']:.1f} MB, CPU {summary['cpu_seconds']:.2f} s, "
         f"{summary['polls']} polls ({summary['describes']} describes, "
         f"{summary['list_calls']} list calls), lag max {summary['lag_max_s']:.3f} s, "
         f"event p99 {'n/a' if p99 is None else f'{p99:.2f} s'}"
     )
+    if summary.get("account"):
+        line += f", {summary['requests_per_job_interval']:.3f} requests/job/interval"
+        if summary.get("list_throttled") is not None:
+            line += f", {summary['list_throttled']} list calls throttled"
+        if summary.get("list_share") is not None:
+            line += f", List share {summary['list_share']:g}/s"
+    return line
+
+
+def account_setup(scenario: Scenario) -> str:
+    account = scenario.account
+    if account is None:
+        return ""
+    parts = [f"{account.history} older jobs"] if account.history else []
+    parts += [f"{account.newer} newer jobs"] if account.newer else []
+    parts += [f"list limit {account.list_rate:g}/s"] if account.list_rate else []
+    return f" ({', '.join([*parts, account.time_filters])})"
 
 
 def measure_all(
@@ -78,14 +104,19 @@ def measure_all(
     summaries: list[dict[str, Any]] = []
     problems: list[str] = []
     faults = has_fault_injection(sim.client)
+    accounts = has_account_setup(sim.client)
     for index, scenario in enumerate(scenarios):
         if scenario.kind == STORM and not faults:
             problems.append(f"{scenario.name}: skipped, the simulator has no fault injection")
             clock.say(problems[-1])
             continue
+        if scenario.account is not None and not accounts:
+            problems.append(f"{scenario.name}: skipped, the simulator cannot set up accounts")
+            clock.say(problems[-1])
+            continue
         clock.say(
             f"{scenario.name}: N={scenario.n}, every {scenario.interval:g}s, "
-            f"jobs {scenario.duration:g}s"
+            f"jobs {scenario.duration:g}s{account_setup(scenario)}"
         )
         try:
             raw = run_scenario(sim, scenario, f"b{index}", logs)
@@ -144,7 +175,13 @@ def main(argv: list[str] | None = None) -> int:
     checks = check_all(summaries)
     wall = clock.elapsed
     print("\n" + table(summaries))
-    details = [*storm_lines(summaries), *call_lines(summaries)]
+    reported = side_by_side_lines(summaries)
+    details = [
+        *storm_lines(summaries),
+        *call_lines(summaries),
+        *account_lines(summaries),
+        *reported,
+    ]
     for line in [*details, "", *check_lines(checks), *problems]:
         print(line)
     payload = {
@@ -155,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": wall,
         "scenarios": summaries,
         "checks": [c.to_json() for c in checks],
+        "reported": reported,
         "problems": problems,
     }
     write_json(results / f"{stem}.json", payload)

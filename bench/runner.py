@@ -14,14 +14,21 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from metrics import POLLING
-from scenarios import Scenario, Storm, warm_job
+from metrics import LIST, POLLING
+from scenarios import Account, Scenario, Storm, warm_job
 from simproc import SimulatorProcess, create_jobs
 
 from sagemaker_async.testing import SimulatorClient
 
 WORKER = Path(__file__).with_name("worker.py")
 RESULT_MARK = "BENCH "
+#: Name prefixes of the seeded jobs; never of the form "{scenario prefix}-", so a look-up
+#: of the scenario's jobs by prefix leaves them out.
+HISTORY_PREFIX, NEWER_PREFIX = "history", "others"
+#: Seconds from the first to the last newer job's creation, at least.
+NEWER_SPAN = 1.0
+#: Names per line handed to the worker, as create_jobs hands over a batch (16 threads x 2).
+HAND_OVER_BATCH = 32
 
 
 class ScenarioError(RuntimeError):
@@ -137,6 +144,11 @@ def has_fault_injection(client: SimulatorClient) -> bool:
     return all(hasattr(client, name) for name in ("set_faults", "clear_faults", "faults"))
 
 
+def has_account_setup(client: SimulatorClient) -> bool:
+    names = ("set_listing", "set_rate_limits", "rate_limits", "seed_history")
+    return all(hasattr(client, name) for name in names)
+
+
 class StormSchedule:
     """Turns throttling on and off at the scenario's times, from a thread."""
 
@@ -195,34 +207,82 @@ def worker_argv(scenario: Scenario, endpoint: str, prefix: str) -> list[str]:
 
 
 def prepare_simulator(sim: SimulatorProcess, scenario: Scenario, prefix: str) -> None:
-    """Clean slate, then the plans: scenario jobs run ``duration``, the warm-up job is done."""
+    """Clean slate, the account, then the plans: scenario jobs run ``duration``, the warm-up
+    job is done."""
     sim.client.reset()
+    if scenario.account is not None:
+        prepare_account(sim.client, scenario.account)
     sim.client.add_rule(f"{prefix}-", duration=scenario.duration)
     # Added last so it wins over the "{prefix}-" rule for this one name.
     sim.client.add_rule(warm_job(prefix), duration=0)
     create_jobs(sim.endpoint_url, [warm_job(prefix)], threads=1)
 
 
+def prepare_account(client: SimulatorClient, account: Account) -> None:
+    """The listing's reading, the history behind the jobs to come and the account's limits.
+
+    The history is seeded over the simulator's default span, the 30 days before an hour
+    ago: older than every job of the scenario. The limits are set after it, so their
+    counters start clean (seeding makes no calls anyway).
+    """
+    client.set_listing(time_filters=account.time_filters)
+    if account.history:
+        client.seed_history(account.history, prefix=HISTORY_PREFIX)
+    if account.list_rate is not None:
+        client.set_rate_limits({LIST: account.list_rate})
+
+
+def seed_newer(client: SimulatorClient, count: int, after: float) -> None:
+    """Other teams' jobs, all created after the watched ones (the last of which was created
+    before ``after``, epoch seconds) and before now, and finished by now.
+
+    At least a second apart from first to last: spread over a few microseconds, 20,000
+    creation times would collide in a float's precision (ties are legal, just unlike AWS).
+    """
+    time.sleep(max(0.0, after + NEWER_SPAN - time.time()))
+    client.seed_history(count, created_from=after, created_to=time.time(), prefix=NEWER_PREFIX)
+
+
+def hand_over(worker: WorkerProcess, names: list[str], size: int = HAND_OVER_BATCH) -> None:
+    """Give the worker names of jobs that already exist, a batch per line, as a triggerer
+    picks up deferred tasks a few at a time."""
+    for first in range(0, len(names), size):
+        worker.send(" ".join(names[first : first + size]))
+
+
 def run_scenario(
     sim: SimulatorProcess, scenario: Scenario, prefix: str, log_dir: Path
 ) -> dict[str, Any]:
-    """Measure one scenario; returns the worker's result plus the simulator's view."""
+    """Measure one scenario; returns the worker's result plus the simulator's view.
+
+    Jobs are normally handed to the worker batch by batch as they are created. With newer
+    jobs of other teams, the watched jobs are created first, the newer ones seeded after
+    them, and only then do the triggers start (a triggerer taking over old deferrals).
+    """
     prepare_simulator(sim, scenario, prefix)
     worker = WorkerProcess(worker_argv(scenario, sim.endpoint_url, prefix), log_dir, scenario.name)
     sampler = CallSampler(sim.client)
     storm: StormSchedule | None = None
+    account = scenario.account
+    newer = account.newer if account is not None else 0
+    names = [f"{prefix}-{i:05d}" for i in range(scenario.n)]
     try:
         ready = worker.result(timeout=180)
+        if newer:
+            creation = create_jobs(sim.endpoint_url, names)
+            seed_newer(sim.client, newer, after=time.time())
         sampler.start()
         worker.send("start")
         started = time.time()
         if scenario.storm is not None:
             storm = StormSchedule(sim.client, scenario.storm, started)
             storm.start()
-        names = [f"{prefix}-{i:05d}" for i in range(scenario.n)]
-        creation = create_jobs(
-            sim.endpoint_url, names, on_batch=lambda batch: worker.send(" ".join(batch))
-        )
+        if newer:
+            hand_over(worker, names)
+        else:
+            creation = create_jobs(
+                sim.endpoint_url, names, on_batch=lambda batch: worker.send(" ".join(batch))
+            )
         worker.send("end")
         result = worker.result(timeout=scenario.duration * 3 + 180)
     finally:
@@ -235,9 +295,13 @@ def run_scenario(
     result["creation_seconds"] = creation
     result["go_at"] = started
     wanted = set(names)
-    result["jobs"] = [job for job in sim.client.jobs() if job["name"] in wanted]
+    # By prefix: the account may hold tens of thousands of other jobs, never fetch them.
+    result["jobs"] = [job for job in sim.client.jobs(prefix=f"{prefix}-") if job["name"] in wanted]
     result["call_samples"] = sampler.samples
     result["calls_by_operation"] = sim.client.calls()
+    if account is not None:
+        result["rate_limits"] = sim.client.rate_limits()
+        result["listing"] = sim.client.listing()
     if storm is not None:
         result["storm_window"] = storm.applied
         result["fault_counters"] = storm.fault_counters

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 #: Kinds of scenario; the targets are attached to the kind, not to a particular N.
 CURVE, SCALE, HUGE, STORM, LOGS = "curve", "scale", "huge", "storm", "logs"
+#: Real accounts: finished jobs behind the watched ones (``history``), or other teams' jobs
+#: created after them (``oldwatched``), with the account's ListTrainingJobs rate limited.
+HISTORY, OLDWATCHED = "history", "oldwatched"
 #: References, not targets: the same jobs polled by bare aiobotocore calls (``impl`` "bare"),
 #: followed by triggers that only sleep until their job's end (``impl`` "idle"), or by ours
 #: in a process that froze its start-up objects (``freeze_after_start``).
@@ -20,6 +23,26 @@ class Storm:
     start: float
     length: float
     throttle_fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the simulated account holds besides the scenario's jobs, and how it answers.
+
+    :param history: finished jobs created (by the simulator's default) over the 30 days
+        before an hour ago, so all older than the watched jobs.
+    :param newer: finished jobs of other teams created after the watched jobs (between the
+        last watched job's creation and the triggers' start).
+    :param list_rate: the account's ListTrainingJobs limit, requests per second (token
+        bucket, burst ``max(1, rate)``), shared by everything that lists; ``None``: no limit.
+    :param time_filters: how the simulator applies the undocumented ``CreationTime*`` and
+        ``NameContains`` filters, ``"after_page"`` (its default) or ``"before_page"``.
+    """
+
+    history: int = 0
+    newer: int = 0
+    list_rate: float | None = None
+    time_filters: str = "after_page"
 
 
 @dataclass(frozen=True)
@@ -40,11 +63,16 @@ class Scenario:
     storm: Storm | None = None
     print_log: bool = False
     freeze_after_start: bool = False
+    account: Account | None = None
 
     @property
     def name(self) -> str:
         frozen = "-frozen" if self.freeze_after_start else ""
-        return f"{self.kind}-{self.impl}-{self.n}{frozen}"
+        # The default reading is left out of the name; the other one is a variant.
+        before = (
+            "-before-page" if self.account and self.account.time_filters != "after_page" else ""
+        )
+        return f"{self.kind}-{self.impl}-{self.n}{frozen}{before}"
 
     @property
     def expected_polls(self) -> int:
@@ -58,7 +86,7 @@ def warm_job(prefix: str) -> str:
 
 
 def full_run() -> list[Scenario]:
-    """About 21 minutes on 2 cores.
+    """About 50 minutes on 2 cores: the 21 of the base scenarios, and the real accounts'.
 
     The 10k scenario polls every 60 s: the simulator serves a few hundred describes a second
     while its log ticker also writes lines for all 10k jobs, and 10k / 60 s stays well below.
@@ -77,17 +105,61 @@ def full_run() -> list[Scenario]:
         Scenario(FLOOR, "ours", 10000, interval=60, duration=120, freeze_after_start=True),
         Scenario(STORM, "ours", 300, interval=5, duration=90, storm=Storm(start=20, length=30)),
         Scenario(LOGS, "ours", 500, interval=10, duration=40, print_log=True),
+        *account_scenarios(),
+    ]
+
+
+def account_scenarios() -> list[Scenario]:
+    """Real accounts, polled every 10 s, with the account's ListTrainingJobs at 2/s.
+
+    Durations, so that the passes the targets speak of are in steady state while jobs run:
+
+    - history, N=1,000: 10 pages, one 10 s pass per interval; 60 s jobs see six passes.
+    - history, N=10,000: 100 pages, a pass of about 100 s at our List share of 1/s; the
+      jobs are created over a minute or more, so 300 s jobs see two or three full passes
+      after the last job exists before any ends.
+    - old watched, N=1,000: 200 pages of newer jobs lie in front of the watched ones; a
+      first pass, not knowing the jobs' ages, pages until paging stops paying (about 110
+      pages; 130 s from the triggers' start in a trial run) before they learn to describe
+      their own jobs. 240 s jobs outlive it by ten intervals, with room for a slower
+      machine, so the p99 measures that steady state.
+    """
+    history = Account(history=50_000, list_rate=2.0)
+    older = Account(newer=20 * 1000, list_rate=2.0)
+    return [
+        Scenario(HISTORY, "ours", 1000, interval=10, duration=60, account=history),
+        Scenario(HISTORY, "amazon", 1000, interval=10, duration=60, account=history),
+        Scenario(HISTORY, "ours", 10000, interval=10, duration=300, account=history),
+        Scenario(OLDWATCHED, "ours", 1000, interval=10, duration=240, account=older),
+        Scenario(OLDWATCHED, "amazon", 1000, interval=10, duration=240, account=older),
+        # The sweep sends no time filter, so the reading should not matter: this shows it.
+        Scenario(
+            OLDWATCHED,
+            "ours",
+            1000,
+            interval=10,
+            duration=240,
+            account=Account(newer=20 * 1000, list_rate=2.0, time_filters="before_page"),
+        ),
     ]
 
 
 def quick_run() -> list[Scenario]:
-    """A smoke run of every code path in about two minutes; the sizes are too small for the
-    targets to mean much."""
+    """A smoke run of every code path in about seven minutes; the sizes are too small for the
+    targets to mean much.
+
+    The old-watched rows keep the full run's 20 newer jobs per watched one and its 10 s
+    interval: at N=200 the 40 pages of newer jobs lie past the point where paging pays
+    (about 29 pages), as at N=1,000, so the describe fallback runs (at a 3 s interval the
+    sweep would page down to the watched jobs instead).
+    """
     curve = [
         Scenario(CURVE, impl, n, interval=2, duration=6)
         for n in (10, 30)
         for impl in ("ours", "amazon")
     ]
+    history = Account(history=2000, list_rate=2.0)
+    older = Account(newer=20 * 200, list_rate=2.0)
     return [
         *curve,
         Scenario(SCALE, "ours", 60, interval=2, duration=6),
@@ -97,4 +169,17 @@ def quick_run() -> list[Scenario]:
         Scenario(FLOOR, "ours", 200, interval=3, duration=6, freeze_after_start=True),
         Scenario(STORM, "ours", 40, interval=1, duration=16, storm=Storm(start=4, length=5)),
         Scenario(LOGS, "ours", 30, interval=2, duration=6, print_log=True),
+        Scenario(HISTORY, "ours", 60, interval=3, duration=12, account=history),
+        Scenario(HISTORY, "amazon", 60, interval=3, duration=12, account=history),
+        Scenario(HISTORY, "ours", 200, interval=3, duration=12, account=history),
+        Scenario(OLDWATCHED, "ours", 200, interval=10, duration=50, account=older),
+        Scenario(OLDWATCHED, "amazon", 200, interval=10, duration=50, account=older),
+        Scenario(
+            OLDWATCHED,
+            "ours",
+            200,
+            interval=10,
+            duration=50,
+            account=Account(newer=20 * 200, list_rate=2.0, time_filters="before_page"),
+        ),
     ]

@@ -56,7 +56,11 @@ def configure_environment(endpoint: str, home: str) -> None:
     """Airflow and botocore settings, set before either is imported.
 
     Both implementations resolve the same connection from the environment; no metadata
-    database, no AWS config files and no instance-metadata look-ups are involved.
+    database, no AWS config files and no instance-metadata look-ups are involved. Airflow's
+    configuration comes from the environment too (``AIRFLOW_HOME`` is a fresh folder, so
+    there is no ``airflow.cfg`` to read): the bench sets no ``[sagemaker_async]`` option, and
+    an ``AIRFLOW__SAGEMAKER_ASYNC__*`` variable inherited from the orchestrator's shell
+    applies, as it would in a triggerer.
     """
     connection = {
         "conn_type": "aws",
@@ -256,6 +260,15 @@ async def warm_up(factory: TriggerFactory, job_name: str) -> dict[str, Any]:
     return {"status": status}
 
 
+def list_share(impl: str) -> float | None:
+    """Ours: the List share its sweeps spend, as read from Airflow's configuration here."""
+    if impl != "ours":
+        return None
+    from sagemaker_async.sweep import configured_list_share
+
+    return configured_list_share()
+
+
 async def read_line() -> str:
     """One line from the orchestrator, read off the loop; EOF means it went away."""
     line: str = await asyncio.to_thread(sys.stdin.readline)
@@ -304,7 +317,7 @@ async def measure(args: argparse.Namespace, results: IO[str]) -> None:
         # freeze too): full collections then walk only what was made after start-up.
         gc.freeze()
     baseline = probes.rss()
-    emit(results, {"ready": True, "rss_baseline": baseline})
+    emit(results, {"ready": True, "rss_baseline": baseline, "list_share": list_share(args.impl)})
     if await read_line() != "start":
         raise SystemExit("expected 'start' from the orchestrator")
 
