@@ -10,7 +10,7 @@ from typing import Any
 from scenarios import CURVE, HISTORY, HUGE, OLDWATCHED, SCALE, STORM
 
 from sagemaker_async.coverage import PAGE_SIZE
-from sagemaker_async.sweep import DEFAULT_LIST_SHARE
+from sagemaker_async.listshare import DEFAULT_LIST_SHARE
 
 Summary = dict[str, Any]
 #: Most requests (describes and lists) per job per interval while jobs run, with history.

@@ -264,7 +264,7 @@ def list_share(impl: str) -> float | None:
     """Ours: the List share its sweeps spend, as read from Airflow's configuration here."""
     if impl != "ours":
         return None
-    from sagemaker_async.sweep import configured_list_share
+    from sagemaker_async.listshare import configured_list_share
 
     return configured_list_share()
 

@@ -38,6 +38,7 @@ from typing import Any, Literal, TypeAlias
 from sagemaker_async import errors
 from sagemaker_async.coverage import PAGE_SIZE, PageLedger, window_pages
 from sagemaker_async.events import JobWatch, epoch_seconds
+from sagemaker_async.listshare import DEFAULT_LIST_SHARE, list_share_pacer
 from sagemaker_async.pacing import Pacer
 
 log = logging.getLogger(__name__)
@@ -59,11 +60,6 @@ THROTTLED_STALE_INTERVALS = 10
 #: After a final listing error (other than access denied, which is for good), no sweep
 #: starts again for this many intervals.
 RETRY_AFTER_INTERVALS = 10
-#: Default share of the account's ``ListTrainingJobs`` rate one triggerer spends (requests
-#: per second, per connection and region); AWS allows the whole account about 2.
-DEFAULT_LIST_SHARE = 1.0
-#: Throttling never slows listing below this share of the configured rate.
-LIST_FLOOR_FRACTION = 0.1
 _LIST_ORDER = {"SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": PAGE_SIZE}
 
 
@@ -394,20 +390,3 @@ def _forget(sweep: StatusSweep) -> None:
         del sweeps.by_interval[sweep.interval]
         if not sweeps.by_interval:
             del _SWEEPS[sweep.client]
-
-
-def list_share_pacer() -> Pacer:
-    """A pacer at the configured List share, which throttling halves down to a tenth."""
-    share = configured_list_share()
-    return Pacer(share, floor=share * LIST_FLOOR_FRACTION)
-
-
-def configured_list_share() -> float:
-    """``[sagemaker_async] list_requests_per_second`` (default 1; at most what AWS gives
-    the whole account, about 2)."""
-    from airflow.sdk import conf
-
-    value = conf.getfloat(
-        "sagemaker_async", "list_requests_per_second", fallback=DEFAULT_LIST_SHARE
-    )
-    return value if value > 0 else DEFAULT_LIST_SHARE
