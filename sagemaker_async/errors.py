@@ -153,11 +153,13 @@ def not_aws_answer(exc: ClientError, endpoint_url: str | None) -> ClientError:
 
 def check_answer(response: Mapping[str, Any], operation: str, endpoint_url: str | None) -> None:
     """Raise :class:`NotAwsAnswerError` for a successful answer that is an HTML page (a
-    captive portal, a proxy's sign-in page): botocore would return it as an empty response,
-    and a job with no status would be polled until the deadline."""
+    captive portal, a proxy's sign-in page): botocore returns it as an empty response, and a
+    job with no status would be polled until the deadline. An answer that parsed into fields
+    is AWS's, whatever its label."""
     metadata = response.get("ResponseMetadata") or {}
     headers = metadata.get("HTTPHeaders") or {}
-    if _media_type(headers) == "text/html":
+    parsed = any(key != "ResponseMetadata" for key in response)
+    if _media_type(headers) == "text/html" and not parsed:
         status = int(metadata.get("HTTPStatusCode") or 0)
         raise _not_aws(status, headers, operation, endpoint_url)
 

@@ -74,6 +74,8 @@ class SimulatorApp:
             request = self.sts.request_of(_read_body(environ))
             if request is not None:
                 return self.sts.answer(request, self.backend, environ, start_response)
+        if target:
+            start_response = _json_protocol(start_response)
         return self.backend(environ, start_response)
 
     def _sagemaker(
@@ -143,6 +145,23 @@ class SimulatorApp:
         # Store first: once a job is gone from the store its logs are no longer written.
         self.store.reset()
         self.logs.reset()
+
+
+def _json_protocol(start_response: StartResponse) -> StartResponse:
+    """AWS answers JSON-protocol calls (those with an ``X-Amz-Target``, such as CloudWatch
+    Logs') as ``application/x-amz-json-1.1``; moto labels some of them ``text/html``, which
+    a client that refuses HTML pages from a wrong endpoint rightly takes for one."""
+
+    def relabelled(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
+        headers = [
+            ("Content-Type", _AWS_JSON)
+            if key.lower() == "content-type" and value.lower().startswith("text/html")
+            else (key, value)
+            for key, value in headers
+        ]
+        return start_response(status, headers, *rest)
+
+    return relabelled
 
 
 def _fault_app(decision: Decision) -> WSGIApplication:

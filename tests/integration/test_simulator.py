@@ -590,3 +590,15 @@ def test_in_process_faults(server: SageMakerSimulator, strict: Any) -> None:
     assert server.faults()["counters"]["throttled"] == 1
     server.clear_faults()
     assert strict.list_training_jobs()["TrainingJobSummaries"] == []
+
+
+def test_json_protocol_answers_are_labelled_as_aws_labels_them(logs: Any) -> None:
+    # moto labels CloudWatch Logs answers text/html; AWS sends application/x-amz-json-1.1,
+    # and a client that refuses HTML pages from a wrong endpoint must not refuse these.
+    seen: list[str] = []
+    logs.meta.events.register(
+        "after-call.cloudwatch-logs.DescribeLogGroups",
+        lambda http_response, **_: seen.append(http_response.headers.get("content-type")),
+    )
+    logs.describe_log_groups()
+    assert seen == ["application/x-amz-json-1.1"]
