@@ -190,7 +190,8 @@ def connect_failure(exc: BaseException) -> str | None:
         return None
     for cause in _causes(exc):
         if isinstance(cause, socket.gaierror):
-            return _NOT_RESOLVED
+            # "Temporary failure in name resolution" is the resolver's outage, not the name's.
+            return None if cause.errno == socket.EAI_AGAIN else _NOT_RESOLVED
         if isinstance(cause, OSError) and cause.errno in _CONNECT_FAILURES:
             return _CONNECT_FAILURES[cause.errno]
     return None

@@ -169,7 +169,10 @@ class SageMakerTrainingOperator(BaseOperator):
         except _USER_ERRORS as exc:
             raise AirflowFailException(str(exc)) from None
         except (ClientError, BotoCoreError) as exc:
-            if errors.is_misconfiguration(exc):
+            # An endpoint that answered the look-up and then could not be reached is an
+            # outage, not a wrong setting: the task's retry resolves the name again.
+            outage = errors.is_unreachable(exc) and self.hook.reached
+            if errors.is_misconfiguration(exc) and not outage:
                 # A wrong endpoint, region or CA bundle: every further try would fail alike.
                 raise AirflowFailException(errors.describe_failure(exc)) from None
             # Credentials rejected, access denied, or a transient fault outlasting its retries.

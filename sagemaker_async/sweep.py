@@ -136,7 +136,7 @@ class StatusSweep:
     members: set[Member] = field(default_factory=set, init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _resume_at: float = field(default=-math.inf, init=False)  # loop time
-    _last_told: float = field(default=0.0, init=False)  # loop time members last heard
+    _last_pass: float = field(default=0.0, init=False)  # loop time a pass last completed
     _failures: int = field(default=0, init=False)  # listing errors in a row
     _limit: int | None = field(default=None, init=False)  # pages per pass; None: explore
     # Timers need no context variables: one context per sweep (so per loop and thread)
@@ -181,8 +181,8 @@ class StatusSweep:
             return
         task, self._task = self._task, None
         task.cancel()
+        self._hand_back()  # before the wait: a second cancel of this caller must not skip it
         await asyncio.wait({task})
-        self._hand_back()
 
     def next_read(self, member: Member, timeout: float) -> asyncio.Future[Finding]:
         """Wait for news of the member's job, at most ``timeout`` seconds: await the result.
@@ -210,11 +210,12 @@ class StatusSweep:
             len(self.members),
             self.interval,
         )
-        self._last_told = loop.time()
+        self._last_pass = loop.time()
         try:
             while True:
                 started = loop.time()
                 await self._pass()
+                self._last_pass = loop.time()
                 await asyncio.sleep(max(0.0, started + self.interval - loop.time()))
         except Exception as exc:  # a final error, or a bug: never leave members waiting
             denied = errors.error_code(exc) in errors.ACCESS_CODES
@@ -231,43 +232,49 @@ class StatusSweep:
     async def _pass(self) -> None:
         """Page newest first until no further page pays, telling members as pages come;
         then settle who the next pass covers."""
-        targets = {m.watch.job_name: m for m in self.members}
-        # The oldest job to reach; while a member's job's age is unknown, no age ends a pass.
-        cutoff = min(
-            (-math.inf if m.watch.created is None else m.watch.created for m in targets.values()),
-            default=math.inf,
-        )
+        by_name: dict[str, list[Member]] = {}
+        for member in self.members:
+            by_name.setdefault(member.watch.job_name, []).append(member)
         # Jobs only ever sink deeper (newer ones come in front), so a pass pages past the
         # last pass's limit only for members no pass has placed yet, once they are enough to
         # pay for a page: the first pass, or jobs re-attached after a triggerer restart.
-        unplaced = sum(not m.placed for m in targets.values())
+        unplaced = sum(not m.placed for m in self.members)
         explore = self._limit is None or unplaced >= self.window
-        ledger = PageLedger(self.window, len(targets), None if explore else self._limit)
+        # Otherwise it looks only for the jobs it covers (or has not placed): one job known
+        # to lie deep must not make every pass read all the pages it may.
+        sought = {
+            name
+            for name, members in by_name.items()
+            if explore or any(m.covered or not m.placed for m in members)
+        }
+        # The oldest job to reach; while a sought job's age is unknown, no age ends a pass.
+        cutoff = min((_age(by_name[name]) for name in sought), default=math.inf)
+        ledger = PageLedger(self.window, len(sought), None if explore else self._limit)
         page_of: dict[str, int] = {}
         oldest = math.inf
         request: dict[str, Any] = dict(_LIST_ORDER)
         while True:
             page = await self._page(request)
             summaries = page.get("TrainingJobSummaries", [])
-            found = [s for s in summaries if s.get("TrainingJobName") in targets]
+            found = [s for s in summaries if s.get("TrainingJobName") in by_name]
             for summary in found:
                 page_of[summary["TrainingJobName"]] = ledger.pages + 1
-            ledger.record(len(found))
+            ledger.record(sum(s["TrainingJobName"] in sought for s in found))
             oldest = min([oldest, *(_created(s) for s in summaries)])
-            await self._tell_found(targets, found)
+            await self._tell_found(by_name, found)
             token = page.get("NextToken")
             if not token or oldest < cutoff or not ledger.another_page():
                 break
             request["NextToken"] = token
         self._limit = ledger.next_limit()
-        covered = ledger.covered_pages()
-        await self._settle_coverage(list(targets.values()), page_of, covered, oldest, explore)
+        members = [m for name in by_name for m in by_name[name]]
+        await self._settle_coverage(members, page_of, ledger.covered_pages(), oldest, explore)
 
     async def _page(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One page, at the List share's pace. A transient error (throttling among them)
-        pauses for two, then four intervals before the same page is asked again: the rate
-        falls while AWS pushes back, and every page is read in the end. Final errors
-        propagate."""
+        """One page, at the List share's pace. A throttled request halves the share; throttled
+        again in a row, or failing otherwise, it pauses for two, then four intervals before
+        the same page is asked again: the rate falls while AWS pushes back, and every page is
+        read in the end. Final errors propagate."""
         while True:
             await self.share.wait_turn()
             try:
@@ -286,28 +293,34 @@ class StatusSweep:
             return page
 
     async def _pause(self, exc: BaseException) -> None:
-        """Meanwhile, every :data:`STALE_INTERVALS` intervals without news
-        (:data:`THROTTLED_STALE_INTERVALS` when throttled), members describe their jobs."""
+        """Meanwhile, every :data:`STALE_INTERVALS` intervals without a completed pass
+        (:data:`THROTTLED_STALE_INTERVALS` when throttled), covered members describe their
+        jobs."""
         self._failures += 1
         if self._failures == 1:
             log.warning("Listing training jobs failed transiently (%s); pausing the sweep", exc)
         loop = asyncio.get_running_loop()
         throttled = errors.error_code(exc) in errors.THROTTLING_CODES
         stale_after = THROTTLED_STALE_INTERVALS if throttled else STALE_INTERVALS
-        if loop.time() - self._last_told >= stale_after * self.interval:
+        if loop.time() - self._last_pass >= stale_after * self.interval:
+            self._last_pass = loop.time()  # the next fallback comes as many intervals later
             await self._wake([m for m in self.members if m.covered], lambda _: None)
-        await asyncio.sleep(self.interval * min(2**self._failures, MAX_PAUSE_INTERVALS))
+        # One throttled request in a while costs only the halved share; a run of them pauses.
+        doubling = self._failures - 1 if throttled else self._failures
+        if doubling > 0:
+            await asyncio.sleep(self.interval * min(2**doubling, MAX_PAUSE_INTERVALS))
 
-    async def _tell_found(self, targets: dict[str, Member], found: list[dict[str, Any]]) -> None:
+    async def _tell_found(
+        self, by_name: dict[str, list[Member]], found: list[dict[str, Any]]
+    ) -> None:
         """Tell the members found on a page of their job's summary, if it is news."""
         news: dict[Member, dict[str, Any]] = {}
         for summary in found:
-            member = targets[summary["TrainingJobName"]]
-            if member.watch.created is None:
-                member.watch.created = _created(summary)
-            if member.wants(summary):
-                news[member] = summary
-        self._last_told = asyncio.get_running_loop().time()
+            for member in by_name[summary["TrainingJobName"]]:
+                if member.watch.created is None:
+                    member.watch.created = _created(summary)
+                if member.wants(summary):
+                    news[member] = summary
         await self._wake(list(news), news.__getitem__)
 
     async def _settle_coverage(
@@ -355,6 +368,12 @@ class StatusSweep:
         for member in self.members:
             if member.on_sweep:
                 member.settle(NO_NEWS)
+
+
+def _age(members: list[Member]) -> float:
+    """When the members' job was created; ``-inf`` while none of them knows."""
+    known = [m.watch.created for m in members if m.watch.created is not None]
+    return known[0] if known else -math.inf
 
 
 def _created(summary: dict[str, Any]) -> float:

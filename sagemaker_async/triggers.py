@@ -199,7 +199,9 @@ class SageMakerTrainingTrigger(BaseTrigger):
                         continue
                     if final["status"] == SUCCESS:
                         return final  # the summary says enough; the worker describes anyway
-                    # Failed or stopped: only a describe carries the reason.
+                    # Failed or stopped: only a describe carries the reason (if that
+                    # describe cannot be had before the deadline, the summary's end stands).
+                    return await self._poll(client, watch, schedule, follower) or final
                 if watch.remaining() <= 0:
                     break
                 event = await self._poll(client, watch, schedule, follower)
@@ -335,9 +337,16 @@ class SageMakerTrainingTrigger(BaseTrigger):
 
 
 def _error_event(watch: JobWatch, exc: BaseException) -> dict[str, Any]:
-    """The error event for a final error; a client set up wrong fails the task for good."""
+    """The error event for a final error; a client set up wrong fails the task for good.
+
+    An endpoint that could not be reached is the exception: the worker reached it to
+    create the job, so a network outage (say, while a restarted triggerer's node moves) is
+    as likely as a wrong setting. The task's retry re-attaches, and the worker's own
+    bounded attempts fail it for good if the endpoint is really wrong.
+    """
+    outage = errors.is_unreachable(exc) and errors.unknown_region(exc) is None
     return watch.error_event(
-        errors.describe_failure(exc), retryable=not errors.is_misconfiguration(exc)
+        errors.describe_failure(exc), retryable=outage or not errors.is_misconfiguration(exc)
     )
 
 

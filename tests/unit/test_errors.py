@@ -51,6 +51,13 @@ def non_aws_answer(status: int, body: str = HTML, content_type: str = "text/html
     return ClientError(response, "DescribeTrainingJob")
 
 
+def test_a_resolver_outage_is_not_a_name_that_does_not_resolve() -> None:
+    # "Temporary failure in name resolution": the resolver, not the name; waiting heals it.
+    exc = cannot_connect(socket.gaierror(socket.EAI_AGAIN, "Temporary failure"))
+    assert errors.connect_failure(exc) is None
+    assert not errors.is_misconfiguration(exc)
+
+
 @pytest.mark.parametrize(
     ("cause", "reason"),
     [

@@ -608,6 +608,25 @@ def test_an_error_event_no_retry_heals_fails_the_task_for_good() -> None:
 
 
 @pytest.mark.timeout(10)
+def test_an_endpoint_lost_after_the_look_up_leaves_the_task_its_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The look-up reached SageMaker; the create could not connect: an outage, not a wrong
+    # endpoint, so the task fails retryably (its retry resolves the name again).
+    monkeypatch.setattr(errors, "UNREACHABLE_PAUSES", (0.01, 0.01))
+
+    class Lost(FakeSageMaker):
+        def create_training_job(self, **request: Any) -> dict[str, Any]:
+            self.calls.append(("create_training_job", request))
+            raise refused_connection()
+
+    fake = Lost()
+    with pytest.raises(AirflowException) as raised:
+        run(make_operator(fake, wait_for_completion=True))
+    assert not isinstance(raised.value, AirflowFailException)
+    assert "connection refused" in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("error", "line"),
     [
