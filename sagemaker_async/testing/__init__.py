@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sagemaker_async.testing.clients import aws_client
 from sagemaker_async.testing.control import SimulatorClient, SimulatorControlError
 from sagemaker_async.testing.requests import training_request
 
 if TYPE_CHECKING:
     from sagemaker_async.testing.simulator import SageMakerSimulator
 
-__all__ = ["SageMakerSimulator", "SimulatorClient", "SimulatorControlError", "training_request"]
+__all__ = [
+    "SageMakerSimulator",
+    "SimulatorClient",
+    "SimulatorControlError",
+    "aws_client",
+    "training_request",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -112,7 +112,7 @@ class SageMakerApi:
 
     def _list(self, body: Body, region: str) -> Body:
         now = self.store.clock()
-        page, token = list_page(self.store, body, self.listing.time_filters, now)
+        page, token = list_page(self.store, body, self.listing.time_filters, now, region)
         self.store.note_listed([job.name for job in page])
         result: Body = {"TrainingJobSummaries": [summary(job, now) for job in page]}
         if token is not None:

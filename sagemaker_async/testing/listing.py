@@ -118,7 +118,11 @@ class Query:
 
 
 def list_page(
-    store: JobStore, body: dict[str, Any], time_filters: str, now: float
+    store: JobStore,
+    body: dict[str, Any],
+    time_filters: str,
+    now: float,
+    region: str | None = None,
 ) -> tuple[list[TrainingJob], str | None]:
     """The jobs of one ListTrainingJobs answer and its ``NextToken``.
 
@@ -126,6 +130,8 @@ def list_page(
     :param body: the request.
     :param time_filters: ``"after_page"`` or ``"before_page"`` (see :class:`ListingSettings`).
     :param now: the clock reading every status in the answer is taken at.
+    :param region: the region the request was signed for: SageMaker lists an account's
+        jobs per region, so jobs of other regions do not exist for it (``None``: all).
     :raises SageMakerError: ``ValidationException`` for a request AWS would refuse.
     """
     query = parse_query(body)
@@ -135,14 +141,19 @@ def list_page(
         return _passes_undocumented(job, query, now)
 
     filtered = bool(query.name_contains or query.times)
-    early = undocumented if filtered and time_filters == "before_page" else None
+    before_page = filtered and time_filters == "before_page"
     after, stop = query.after, None
-    if early is not None and query.sort_by == "CreationTime":
+    if before_page and query.sort_by == "CreationTime":
         after, stop = _creation_range(query, after)
+
+    def early(job: TrainingJob) -> bool:
+        in_region = region is None or job.region == region
+        return in_region and (not before_page or undocumented(job))
+
     raw, more = _take(_source(store, query, key_of), key_of, after, query.size, early, stop)
     token = encode_token(query, key_of(raw[-1])) if more else None
     late = [job for job in raw if _passes_late(job, query, now)]
-    if filtered and early is None:
+    if filtered and not before_page:
         late = [job for job in late if undocumented(job)]
     return late, token
 

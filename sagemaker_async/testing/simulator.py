@@ -12,12 +12,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-import boto3
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Response
 
 from sagemaker_async.testing.api import SageMakerApi, job_name_in
+from sagemaker_async.testing.clients import aws_client
 from sagemaker_async.testing.control import SimulatorClient
 from sagemaker_async.testing.faults import THROTTLED, Decision, FaultInjector, drop_connection
 from sagemaker_async.testing.handler import QuietHandler
@@ -337,13 +337,7 @@ class SageMakerSimulator:
 
     def log_lines(self, job_name: str) -> list[tuple[str, str]]:
         """``(stream, message)`` of every line the job wrote so far, as CloudWatch serves them."""
-        logs = boto3.client(
-            "logs",
-            endpoint_url=self.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        logs = aws_client("logs", self.endpoint_url)
         group = "/aws/sagemaker/TrainingJobs"
         streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{job_name}/")
         lines = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-import boto3
+from sagemaker_async.testing import aws_client
 
 #: The example DAGs' default ``SAGEMAKER_BUCKET``.
 EXAMPLE_BUCKET = "example-training-bucket"
@@ -31,14 +31,7 @@ def put_example_inputs(
     endpoint_url: str, dates: list[date] | None = None, bucket: str = EXAMPLE_BUCKET
 ) -> list[str]:
     """Create ``bucket`` and one small CSV under each date's ``train/`` prefix; return the URIs."""
-    # Moto accepts any credentials; these are not the ones a test looks for in logs.
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    s3 = aws_client("s3", endpoint_url)
     s3.create_bucket(Bucket=bucket)
     uris = []
     for day in dates or input_dates():

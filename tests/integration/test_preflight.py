@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 
-from sagemaker_async.testing import SimulatorClient, training_request
+from sagemaker_async.testing import SimulatorClient, aws_client, training_request
 from tests.integration.dagfiles import test_dag, write_training_dag
 from tests.integration.s3data import put_inputs
 
@@ -34,26 +33,14 @@ def run(sim: SimulatorClient, **fields: Any) -> tuple[Any, str]:
 def test_a_role_name_and_existing_inputs_make_a_job_with_the_roles_arn(
     sim: SimulatorClient,
 ) -> None:
-    iam = boto3.client(
-        "iam",
-        endpoint_url=sim.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    iam = aws_client("iam", sim.endpoint_url)
     role = f"training-{uuid.uuid4().hex[:8]}"
     arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     bucket = f"in-{uuid.uuid4().hex[:10]}"
     put_inputs(sim.endpoint_url, f"s3://{bucket}/train/")
     ti, name = run(sim, RoleArn=role, InputDataConfig=[channel(f"s3://{bucket}/train/")])
     assert ti.state == "success"
-    sagemaker = boto3.client(
-        "sagemaker",
-        endpoint_url=sim.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    sagemaker = aws_client("sagemaker", sim.endpoint_url)
     assert sagemaker.describe_training_job(TrainingJobName=name)["RoleArn"] == arn
 
 

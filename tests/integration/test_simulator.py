@@ -19,7 +19,12 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from sagemaker_async.testing import SageMakerSimulator, SimulatorClient, training_request
+from sagemaker_async.testing import (
+    SageMakerSimulator,
+    SimulatorClient,
+    aws_client,
+    training_request,
+)
 from sagemaker_async.testing.control import SimulatorControlError
 
 REGION = "us-east-1"
@@ -58,17 +63,6 @@ def logs(server: SageMakerSimulator) -> Any:
 def strict(server: SageMakerSimulator, control: SimulatorClient) -> Any:
     """A SageMaker client that never retries, so every injected fault reaches the test."""
     return aws_client("sagemaker", server.endpoint_url, config=NO_RETRIES)
-
-
-def aws_client(service: str, endpoint_url: str, **extra: Any) -> Any:
-    return boto3.client(  # type: ignore[call-overload]
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        **extra,
-    )
 
 
 def wait_for(sm: Any, name: str, statuses: set[str], timeout: float = 10.0) -> dict[str, Any]:

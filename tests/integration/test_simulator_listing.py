@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from sagemaker_async.testing import SageMakerSimulator, SimulatorClient, training_request
+from sagemaker_async.testing import (
+    SageMakerSimulator,
+    SimulatorClient,
+    aws_client,
+    training_request,
+)
 from sagemaker_async.testing.control import SimulatorControlError
 
 pytestmark = pytest.mark.integration
@@ -20,20 +24,9 @@ REGION = "us-east-1"
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
-def aws_client(service: str, endpoint_url: str, config: Config = NO_RETRIES) -> Any:
-    return boto3.client(  # type: ignore[call-overload]
-        service,
-        region_name=REGION,
-        endpoint_url=endpoint_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=config,
-    )
-
-
 @pytest.fixture
 def sm(simulator: SageMakerSimulator, sim: SimulatorClient) -> Any:
-    return aws_client("sagemaker", simulator.endpoint_url)
+    return aws_client("sagemaker", simulator.endpoint_url, config=NO_RETRIES)
 
 
 def names(page: dict[str, Any]) -> list[str]:
@@ -87,6 +80,16 @@ def test_newest_first_ten_at_a_time_by_default(sm: Any) -> None:
     }
 
 
+def test_each_region_lists_only_its_own_jobs(simulator: SageMakerSimulator, sm: Any) -> None:
+    # SageMaker scopes an account's jobs per region: a client in eu-west-1 never pages
+    # through us-east-1's history.
+    europe = aws_client("sagemaker", simulator.endpoint_url, "eu-west-1", config=NO_RETRIES)
+    sm.create_training_job(**training_request("in-virginia"))
+    europe.create_training_job(**training_request("in-ireland"))
+    assert list_pages(europe, MaxResults=1) == [["in-ireland"]]
+    assert list_pages(sm, MaxResults=1) == [["in-virginia"]]
+
+
 def test_max_results_is_at_most_100(simulator: SageMakerSimulator, sm: Any) -> None:
     create(sm, "one")
     assert names(sm.list_training_jobs(MaxResults=100)) == ["one"]
@@ -100,7 +103,9 @@ def test_max_results_is_at_most_100(simulator: SageMakerSimulator, sm: Any) -> N
     )
     # botocore itself refuses 0, so send it unchecked.
     unchecked = aws_client(
-        "sagemaker", simulator.endpoint_url, NO_RETRIES.merge(Config(parameter_validation=False))
+        "sagemaker",
+        simulator.endpoint_url,
+        config=NO_RETRIES.merge(Config(parameter_validation=False)),
     )
     with pytest.raises(ClientError) as low:
         unchecked.list_training_jobs(MaxResults=0)
@@ -214,7 +219,7 @@ def test_other_services_limits_are_accepted_but_not_applied_yet(
     simulator: SageMakerSimulator, sim: SimulatorClient
 ) -> None:
     sim.set_rate_limits({"GetCallerIdentity": 1, "DescribeLogStreams": 1, "AssumeRole": 2})
-    sts = aws_client("sts", simulator.endpoint_url)
+    sts = aws_client("sts", simulator.endpoint_url, config=NO_RETRIES)
     for _ in range(3):
         sts.get_caller_identity()
     assert sim.rate_limits()["throttled"] == {}
@@ -283,7 +288,7 @@ def test_seeded_jobs_describe_as_finished_and_write_no_logs(
     newest = sm.describe_training_job(TrainingJobName="history-000019")
     # Created 100 s ago, it ran those 100 s at most (instead of 600).
     assert newest["TrainingEndTime"].timestamp() - newest["CreationTime"].timestamp() <= 100.5
-    logs = aws_client("logs", simulator.endpoint_url)
+    logs = aws_client("logs", simulator.endpoint_url, config=NO_RETRIES)
     try:
         streams = logs.describe_log_streams(
             logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix="history-"
