@@ -7,7 +7,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sagemaker_async.testing.jobs import TERMINAL, JobStore, SageMakerError, TrainingJob, Transition
+from sagemaker_async.testing.jobs import TERMINAL, JobStore, SageMakerError, TrainingJob
+from sagemaker_async.testing.lifecycle import Transition
 from sagemaker_async.testing.listing import ListingSettings, list_page
 from sagemaker_async.testing.logs import JobLogs
 

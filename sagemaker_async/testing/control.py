@@ -99,8 +99,9 @@ class SimulatorClient:
         return cast("dict[str, int]", self._request("GET", "calls")["served"])
 
     def reset(self) -> None:
-        """Forget all jobs (a seeded history too), rules, faults, rate limits, call counters
-        and assumed roles; restore the default listing settings."""
+        """Forget all jobs (a seeded history too), rules, faults, rate limits, quotas,
+        capacity failures, call counters and assumed roles; restore the default listing
+        settings."""
         self._request("POST", "reset", {})
 
     def set_faults(self, **config: Unpack[FaultSettings]) -> None:
@@ -181,6 +182,66 @@ class SimulatorClient:
         """``{"limits": {op: {"rate", "burst"}}, "allowed": {op: n}, "throttled": {op: n}}``,
         counted for limited operations since the limits were last set or reset."""
         return self._request("GET", "limits")
+
+    def set_quotas(self, quotas: dict[str, int]) -> None:
+        """Replace the account's instance quotas for training job usage (``{}`` removes them).
+
+        A ``CreateTrainingJob`` whose instances of a type, added to those its Region's jobs
+        ``InProgress`` or ``Stopping`` use, exceed that type's quota is answered 400
+        ``ResourceLimitExceeded`` ("The account-level service limit '<type> for training
+        job usage' is <quota> Instances, with current utilization of <n> Instances and a
+        request delta of <m> Instances. ...") and creates nothing. A job that ends frees its
+        instances. Instances are ``ResourceConfig.InstanceCount`` of its ``InstanceType``,
+        plus those of its ``InstanceGroups``. Each Region counts its own jobs against the
+        same values. Setting quotas zeroes ``refused`` and starts ``peak_in_use``.
+
+        :param quotas: ``{instance type: instances}``, e.g. ``{"ml.p3.2xlarge": 4}``; 0
+            refuses every job of that type. Types must be training instance types.
+        """
+        self._request("POST", "quotas", dict(quotas))
+
+    def quotas(self, region: str = "us-east-1") -> dict[str, Any]:
+        """``{"quotas", "in_use", "refused", "peak_in_use"}``, each ``{instance type: n}``.
+
+        ``in_use``: instances of the Region's jobs ``InProgress`` or ``Stopping`` now;
+        ``refused``: creates answered ``ResourceLimitExceeded``, and ``peak_in_use``: the
+        most instances in use at once (as of each create), both since quotas were last set
+        (``set_quotas({})`` starts counting without any limit; reset stops it).
+        """
+        route = "quotas?" + urllib.parse.urlencode({"region": region})
+        return self._request("GET", route)
+
+    def add_capacity_failure(
+        self,
+        name_prefix: str,
+        count: int | None = 1,
+        after: float | None = None,
+        reason: str = "CapacityError",
+    ) -> None:
+        """Fail the next ``count`` jobs created whose names start with ``name_prefix`` for
+        want of capacity: each is created, stays ``InProgress`` / ``Starting`` for ``after``
+        seconds, then ends ``Failed`` without ever training (no ``TrainingStartTime``, no
+        billable time, no logs). Later jobs keep their plan, so a retry under a new name
+        succeeds. The newest matching failure applies first, over :meth:`add_rule` plans.
+
+        :param name_prefix: job-name prefix ("" matches every job).
+        :param count: how many jobs to fail; ``None`` fails every matching job.
+        :param after: seconds before the failure; ``None``: the job's planned duration.
+        :param reason: ``"CapacityError"``: ``FailureReason`` "CapacityError: Unable to
+            provision requested ML compute capacity. Please retry using a different ML
+            instance type." (while starting: "Insufficient capacity error from EC2 while
+            launching instances, retrying!"); ``"InternalServerError"``: "InternalServerError:
+            We encountered an internal error. Please try again."
+        """
+        failure = {"name_prefix": name_prefix, "count": count, "after": after, "reason": reason}
+        self._request("POST", "capacity_failures", failure)
+
+    def capacity_failures(self) -> list[dict[str, Any]]:
+        """The capacity failures added since the last reset, oldest first: ``name_prefix``,
+        ``count``, ``after``, ``reason``, ``failure_reason`` (the text), ``remaining``
+        (``None`` for every job) and ``failed`` (the jobs failed so far)."""
+        answer = self._request("GET", "capacity_failures")
+        return cast("list[dict[str, Any]]", answer["capacity_failures"])
 
     def seed_history(
         self,

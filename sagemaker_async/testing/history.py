@@ -18,12 +18,12 @@ from typing import Any
 from sagemaker_async.testing.jobs import (
     DEFAULT_FAILURE_REASON,
     JobStore,
-    Plan,
     SageMakerError,
     TrainingJob,
     training_job_arn,
     validate_create,
 )
+from sagemaker_async.testing.lifecycle import Plan
 from sagemaker_async.testing.requests import training_request
 
 #: Defaults: the history ends an hour ago and spans 30 days before that.

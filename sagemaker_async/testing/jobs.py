@@ -1,4 +1,4 @@
-"""Simulated training jobs: plans, the clock-driven lifecycle and the thread-safe job store."""
+"""Simulated training jobs and their thread-safe store (plans and rules, calls, creates)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sagemaker_async.testing.index import CreationIndex, CreationKey
+from sagemaker_async.testing.lifecycle import Plan, Transition, timeline
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_FAILURE_REASON = "AlgorithmError: simulated failure"
@@ -21,19 +22,6 @@ NOT_FOUND = "Requested resource not found."
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
-# Share of the planned duration spent in each InProgress secondary status.
-_PHASES: tuple[tuple[str, float, str], ...] = (
-    ("Starting", 0.0, "Preparing the instances for training"),
-    ("Downloading", 0.1, "Downloading input data"),
-    ("Training", 0.2, "Training image download completed. Training in progress."),
-    ("Uploading", 0.9, "Uploading generated training model"),
-)
-_MESSAGES = {
-    "Completed": "Training job completed",
-    "Failed": "Training job failed",
-    "Stopping": "Stopping the training job",
-    "Stopped": "Training job stopped",
-}
 _REQUIRED = (
     "AlgorithmSpecification",
     "RoleArn",
@@ -68,24 +56,6 @@ class Rule:
     failure_reason: str | None = None
 
 
-@dataclass(frozen=True)
-class Plan:
-    """A job's fate, fixed when it is created."""
-
-    duration: float
-    outcome: str
-    failure_reason: str
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One secondary status with the time it began."""
-
-    status: str
-    start: float
-    message: str
-
-
 @dataclass
 class TrainingJob:
     """A training job; everything observable is derived from the clock at read time."""
@@ -99,23 +69,13 @@ class TrainingJob:
     stop_delay: float
     tags: dict[str, str] = field(default_factory=dict)
     stop_requested_at: float | None = None
-    # False for a seeded history: those jobs ended before the simulator ran, so no logs.
+    # False for a seeded history (it ended before the simulator ran) and for a job that
+    # never got instances: no logs either way.
     writes_logs: bool = True
 
     def timeline(self) -> list[Transition]:
         """Every secondary status the job will go through, including future ones."""
-        start, duration = self.created_at, self.plan.duration
-        steps = [Transition(s, start + share * duration, m) for s, share, m in _PHASES]
-        stop = self.stop_requested_at
-        if stop is None:
-            end = Transition(self.plan.outcome, start + duration, _MESSAGES[self.plan.outcome])
-            return [*steps, end]
-        kept = [t for t in steps if t.start < stop] or steps[:1]
-        return [
-            *kept,
-            Transition("Stopping", stop, _MESSAGES["Stopping"]),
-            Transition("Stopped", stop + self.stop_delay, _MESSAGES["Stopped"]),
-        ]
+        return timeline(self.plan, self.created_at, self.stop_requested_at, self.stop_delay)
 
     def transitions(self, now: float) -> list[Transition]:
         """The secondary statuses reached by ``now``."""
@@ -143,6 +103,24 @@ class TrainingJob:
     def training_start(self, now: float) -> float | None:
         """When the instances were ready (the end of ``Starting``), if that happened."""
         return next((t.start for t in self.transitions(now) if t.status == "Downloading"), None)
+
+
+class Admission(Protocol):
+    """Asked by :meth:`JobStore.create`, under the store's lock, before it creates a job."""
+
+    def admit(
+        self,
+        request: dict[str, Any],
+        region: str,
+        running: Callable[[], list[TrainingJob]],
+        plan: Plan,
+    ) -> Plan:
+        """Refuse the job (raise :class:`SageMakerError`) or return its plan.
+
+        :param running: the store's jobs ``InProgress`` or ``Stopping`` now, any region.
+        :param plan: the plan the rules give it.
+        """
+        ...
 
 
 def validate_create(request: dict[str, Any]) -> str:
@@ -174,6 +152,7 @@ class JobStore:
     :param default_duration: seconds a job stays ``InProgress`` when no rule matches.
     :param stop_delay: seconds a stopped job stays ``Stopping`` before it is ``Stopped``.
     :param clock: the time source (epoch seconds).
+    :param admission: asked before each create; ``None`` admits every job as planned.
     """
 
     def __init__(
@@ -181,12 +160,16 @@ class JobStore:
         default_duration: float = 5.0,
         stop_delay: float = 1.0,
         clock: Callable[[], float] = time.time,
+        admission: Admission | None = None,
     ) -> None:
         self.default_duration = default_duration
         self.stop_delay = stop_delay
         self.clock = clock
+        self.admission = admission
         self._lock = threading.RLock()
         self._jobs: dict[str, TrainingJob] = {}
+        # Created jobs not yet seen ended, so finding the running ones skips the history.
+        self._live: dict[str, TrainingJob] = {}
         self._by_creation = CreationIndex()
         self._rules: list[Rule] = []
         # Calls as received (faulted ones included) and as served (answered by the handler).
@@ -275,19 +258,37 @@ class JobStore:
                     "Training job names must be unique within an AWS account and region, and a "
                     f"training job with this name already exists ({self._jobs[name].arn})",
                 )
+            now, plan = self.clock(), self.plan_for(name)
+            if self.admission is not None:
+                # Under the lock: two creates must not both take the last of a quota.
+                plan = self.admission.admit(request, region, lambda: self._running(now), plan)
             job = TrainingJob(
                 name=name,
                 arn=training_job_arn(region, name),
                 region=region,
                 request=copy.deepcopy(request),
-                created_at=self.clock(),
-                plan=self.plan_for(name),
+                created_at=now,
+                plan=plan,
                 stop_delay=self.stop_delay,
                 tags=tags,
+                writes_logs=plan.gets_instances,
             )
             self._jobs[name] = job
+            self._live[name] = job
             self._by_creation.add(job)
             return job
+
+    def running(self) -> list[TrainingJob]:
+        """The jobs ``InProgress`` or ``Stopping`` now (a seeded history has none)."""
+        with self._lock:
+            return self._running(self.clock())
+
+    def _running(self, now: float) -> list[TrainingJob]:
+        # An ended job never runs again, so it leaves the live set for good.
+        ended = [name for name, job in self._live.items() if job.status(now) in TERMINAL]
+        for name in ended:
+            del self._live[name]
+        return list(self._live.values())
 
     def add_finished(self, jobs: list[TrainingJob]) -> None:
         """Add jobs that ended already (a seeded history), without counters.
@@ -378,6 +379,7 @@ class JobStore:
         """Forget every job, rule and counter."""
         with self._lock:
             self._jobs.clear()
+            self._live.clear()
             self._by_creation.clear()
             self._rules.clear()
             self._calls.clear()

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from sagemaker_async.testing.history import parse_history, seed_history
 from sagemaker_async.testing.jobs import Rule, SageMakerError, TrainingJob
+from sagemaker_async.testing.quotas import DEFAULT_REGION
 
 if TYPE_CHECKING:
     from sagemaker_async.testing.simulator import SimulatorApp
@@ -41,6 +42,7 @@ class ControlApi:
 
     def __init__(self, app: SimulatorApp) -> None:
         self.app = app
+        failures = app.capacity.failures
         self._routes: dict[tuple[str, str], Handler] = {
             ("GET", "health"): lambda _: json_response(200, {"ok": True}),
             ("GET", "jobs"): self._jobs,
@@ -56,6 +58,10 @@ class ControlApi:
             ("GET", "limits"): lambda _: json_response(200, app.limits.view()),
             ("POST", "limits"): _setter(app.limits.configure, app.limits.view),
             ("POST", "history"): self._seed_history,
+            ("GET", "quotas"): self._quotas,
+            ("POST", "quotas"): _setter(app.capacity.quotas.configure, app.capacity.quotas.view),
+            ("GET", "capacity_failures"): lambda _: json_response(200, failures.view()),
+            ("POST", "capacity_failures"): _setter(failures.add, failures.view),
         }
 
     def answer(self, method: str, route: str, request: ControlRequest) -> Response:
@@ -93,6 +99,10 @@ class ControlApi:
     def _calls_view(self) -> dict[str, Any]:
         store = self.app.store
         return {"calls": store.calls(), "served": store.calls(served=True)}
+
+    def _quotas(self, request: ControlRequest) -> Response:
+        region = request.query.get("region", DEFAULT_REGION)
+        return json_response(200, self.app.capacity.quotas.view(region))
 
     def _add_rule(self, request: ControlRequest) -> Response:
         try:

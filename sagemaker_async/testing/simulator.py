@@ -17,6 +17,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Response
 
 from sagemaker_async.testing.api import SageMakerApi, job_name_in
+from sagemaker_async.testing.capacity import Capacity
 from sagemaker_async.testing.clients import aws_client
 from sagemaker_async.testing.control import SimulatorClient
 from sagemaker_async.testing.faults import THROTTLED, Decision, FaultInjector, drop_connection
@@ -60,6 +61,9 @@ class SimulatorApp:
         self.faults = FaultInjector()
         self.limits = RateLimiter()
         self.sts = AssumeRoleDesk(store.clock)
+        # Quotas and capacity failures: the store asks them, under its lock, on each create.
+        self.capacity = Capacity(store.running)
+        store.admission = self.capacity
         self.control = ControlApi(self)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -136,10 +140,11 @@ class SimulatorApp:
         return self.control.answer(method, path[len(CONTROL_PREFIX) :].strip("/"), request)
 
     def reset(self) -> None:
-        """Forget jobs, rules, faults, limits, counters and assumed roles, restore the listing
-        settings; delete the jobs' log streams."""
+        """Forget jobs, rules, faults, limits, quotas, capacity failures, counters and assumed
+        roles, restore the listing settings; delete the jobs' log streams."""
         self.faults.reset()
         self.limits.reset()
+        self.capacity.reset()
         self.listing.reset()
         self.sts.reset()
         # Store first: once a job is gone from the store its logs are no longer written.
@@ -330,6 +335,29 @@ class SageMakerSimulator:
     def set_rate_limits(self, limits: dict[str, float | dict[str, float]]) -> None:
         """Same as :meth:`SimulatorClient.set_rate_limits`, without HTTP."""
         self.app.limits.configure(limits)
+
+    def set_quotas(self, quotas: dict[str, int]) -> None:
+        """Same as :meth:`SimulatorClient.set_quotas`, without HTTP."""
+        self.app.capacity.quotas.configure(quotas)
+
+    def quotas(self, region: str = DEFAULT_REGION) -> dict[str, Any]:
+        """Same as :meth:`SimulatorClient.quotas`, without HTTP."""
+        return self.app.capacity.quotas.view(region)
+
+    def add_capacity_failure(
+        self,
+        name_prefix: str,
+        count: int | None = 1,
+        after: float | None = None,
+        reason: str = "CapacityError",
+    ) -> None:
+        """Same as :meth:`SimulatorClient.add_capacity_failure`, without HTTP."""
+        failure = {"name_prefix": name_prefix, "count": count, "after": after, "reason": reason}
+        self.app.capacity.failures.add(failure)
+
+    def capacity_failures(self) -> list[dict[str, Any]]:
+        """Same as :meth:`SimulatorClient.capacity_failures`, without HTTP."""
+        return list(self.app.capacity.failures.view()["capacity_failures"])
 
     def seed_history(self, count: int, **spec: Any) -> int:
         """Same as :meth:`SimulatorClient.seed_history`, without HTTP."""
