@@ -103,8 +103,9 @@ class SageMakerApi:
 
     def _describe(self, body: Body, region: str) -> Body:
         job = self._job(body)
-        self.logs.sync(job)
-        return describe(job, self.store.clock())
+        now = self.store.clock()
+        self.logs.sync(job, now)
+        return describe(job, now)
 
     def _stop(self, body: Body, region: str) -> Body:
         job = self.store.stop(str(body.get("TrainingJobName", "")))
@@ -114,6 +115,8 @@ class SageMakerApi:
     def _list(self, body: Body, region: str) -> Body:
         now = self.store.clock()
         page, token = list_page(self.store, body, self.listing.time_filters, now, region)
+        for job in page:  # a summary's status, like a describe's, never runs ahead of the logs
+            self.logs.sync(job, now)
         self.store.note_listed([job.name for job in page])
         result: Body = {"TrainingJobSummaries": [summary(job, now) for job in page]}
         if token is not None:

@@ -83,8 +83,10 @@ class JobLogs:
         self._finished: set[tuple[str, str]] = set()
         self._pending: dict[tuple[str, str], TrainingJob] = {}
 
-    def sync(self, job: TrainingJob) -> None:
-        """Write the job's lines that are due by now and not yet written."""
+    def sync(self, job: TrainingJob, now: float | None = None) -> None:
+        """Write the job's lines that are due by ``now`` (the clock's reading if ``None``)
+        and not yet written. A caller that answers with the job's status passes the moment
+        it reads the status at, so the lines never lag the status it reports."""
         if not job.writes_logs:
             return
         key = (job.region, stream_name(job))
@@ -94,7 +96,9 @@ class JobLogs:
                 self._pending.pop(key, None)
                 return
             self._pending[key] = job  # kept until its stream is complete, should a write fail
-            now = self._clock()
+            now = self._clock() if now is None else now
+            if now <= (self._cursors.get(key) or -1.0):
+                return  # a later reading was synced already (requests run in parallel)
             lines = log_lines(job, self._cursors.get(key), now)
             if lines or key not in self._cursors:
                 self._write(job.region, key[1], lines)
