@@ -11,6 +11,8 @@ FAILED = "failed"
 STOPPED = "stopped"
 TIMEOUT = "timeout"
 ERROR = "error"
+#: A quota wait is over: the worker tries the create again.
+RETRY = "retry"
 
 _OUTCOMES = {"Completed": SUCCESS, "Failed": FAILED, "Stopped": STOPPED}
 
@@ -60,10 +62,18 @@ class JobWatch:
             return None
         if kind == SUCCESS:
             message = f"Training job {self.job_name} completed"
-        else:
-            reason = describe.get("FailureReason") or "no reason given"
-            message = f"Training job {self.job_name} {status.lower()}: {reason}"
-        return make_event(kind, self.job_name, message, job_status=status)
+            return make_event(kind, self.job_name, message, job_status=status)
+        reason = describe.get("FailureReason")
+        message = f"Training job {self.job_name} {status.lower()}: {reason or 'no reason given'}"
+        # The operator tells capacity failures, which it resubmits, from the rest by these.
+        return make_event(
+            kind,
+            self.job_name,
+            message,
+            job_status=status,
+            secondary_status=describe.get("SecondaryStatus"),
+            failure_reason=reason,
+        )
 
     def remaining(self, now: float | None = None) -> float:
         return self.deadline - (time.time() if now is None else now)

@@ -15,8 +15,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
 from sagemaker_async import credentials, errors
 from sagemaker_async.connection import AwsSettings, get_settings
-from sagemaker_async.events import JobWatch
-from sagemaker_async.logtail import LogFollower
+from sagemaker_async.events import JobWatch, status_line
+from sagemaker_async.logtail import LogFollower, recent_lines
 from sagemaker_async.naming import ExistingJob
 from sagemaker_async.ownership import is_owned
 
@@ -27,6 +27,9 @@ DEFAULT_RETRY_FOR = 600.0
 #: (up to 5 attempts with backoff) would stretch each of an unreachable endpoint's bounded
 #: attempts to seconds. A create is retried by the operator, after looking the name up.
 SINGLE_ATTEMPT = {"mode": "standard", "total_max_attempts": 1}
+#: How long the describes made while resuming or giving up retry transient errors (seconds):
+#: they only add detail or decide on a stop, so they must not hold the worker for minutes.
+RESUME_RETRY_FOR = 30.0
 
 
 class NoRegionConfiguredError(ValueError):
@@ -186,6 +189,26 @@ class SageMakerHook(BaseHook):
             raise
         self.log.info("Requested stop of training job %s", job_name)
         return True
+
+    def report_end(self, job_name: str, lines: int) -> None:
+        """Log the job's status line and its last ``lines`` log lines; best effort, one
+        warning on error: the triggerer's part of the task log does not reach every remote
+        log store, so the worker repeats why the job ended."""
+        try:
+            describe = self.call(
+                "describe_training_job", retry_for=RESUME_RETRY_FOR, TrainingJobName=job_name
+            )
+            self.log.info("%s", status_line(describe))
+        except Exception as exc:  # only detail for the log: never what fails the task
+            self.log.warning("Could not read the status of training job %s: %s", job_name, exc)
+        try:
+            recent = recent_lines(self.logs_client, job_name, lines)
+        except Exception as exc:
+            self.log.warning("Could not read the logs of training job %s: %s", job_name, exc)
+            return
+        self.log.info("Last %s log lines of training job %s:", len(recent), job_name)
+        for line in recent:
+            self.log.info("%s", line)
 
     def wait(
         self, watch: JobWatch, check_interval: float, print_log: bool = False

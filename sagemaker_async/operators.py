@@ -19,24 +19,28 @@ from airflow.sdk.exceptions import (
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sagemaker_async import errors
+from sagemaker_async.arguments import check_arguments, rendered_text, rendered_verify
 from sagemaker_async.budget import WaitBudget, wait_budget
-from sagemaker_async.config import InvalidConfigError, prepare_config
-from sagemaker_async.connection import (
-    AwsSettings,
-    ConnectionNotFoundError,
-    InvalidSettingsError,
-    checked,
+from sagemaker_async.capacity import (
+    DEFAULT_CAPACITY_REASONS,
+    DEFAULT_CAPACITY_RETRIES,
+    DEFAULT_CAPACITY_TIMEOUT,
+    CapacityPolicy,
+    attempt_record,
+    check_capacity_arguments,
+    quota_refusal,
 )
-from sagemaker_async.events import SUCCESS, TIMEOUT, JobWatch, status_line
-from sagemaker_async.hooks import NoRegionConfiguredError, SageMakerHook
+from sagemaker_async.config import InvalidConfigError, prepare_config
+from sagemaker_async.connection import ConnectionNotFoundError, InvalidSettingsError
+from sagemaker_async.events import FAILED, STOPPED, SUCCESS, TIMEOUT, JobWatch
+from sagemaker_async.hooks import RESUME_RETRY_FOR, NoRegionConfiguredError, SageMakerHook
 from sagemaker_async.lineage import training_lineage
 from sagemaker_async.links import SageMakerTrainingJobLink, SageMakerTrainingLogsLink
-from sagemaker_async.logtail import recent_lines
-from sagemaker_async.naming import ACTIONS, JobNameTakenError, resolve_name
+from sagemaker_async.naming import JobNameTakenError, resolve_name
 from sagemaker_async.ownership import identity_tags, merge_tags
 from sagemaker_async.preflight import Preflight, PreflightError, hook_clients
-from sagemaker_async.result import training_result
-from sagemaker_async.triggers import SageMakerTrainingTrigger
+from sagemaker_async.result import summary_line, training_result
+from sagemaker_async.triggers import SageMakerQuotaWaitTrigger, SageMakerTrainingTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.openlineage.extractors import OperatorLineage
@@ -45,13 +49,13 @@ if TYPE_CHECKING:
 #: Extra time past the deadline before Airflow's own deferral timeout fires: a safety net for
 #: when no triggerer runs the trigger, not the normal way a wait ends.
 DEFERRAL_GRACE = timedelta(minutes=1)
+#: Past a quota wait's next try, before Airflow's deferral timeout fails the task: room for a
+#: triggerer restart (its triggers move after the health check threshold) and a busy queue.
+QUOTA_WAIT_GRACE = timedelta(minutes=10)
 #: How often a ``ResourceInUse`` race on create is resolved again before giving up.
 MAX_CREATE_ROUNDS = 10
 #: The job's last log lines repeated in the worker's log when a deferred task resumes.
 LAST_LOG_LINES = 20
-#: How long the describes made while resuming or giving up retry transient errors (seconds):
-#: they only add detail or decide on a stop, so they must not hold the worker for minutes.
-RESUME_RETRY_FOR = 30.0
 _USER_ERRORS = (
     InvalidConfigError,
     JobNameTakenError,
@@ -89,6 +93,13 @@ class SageMakerTrainingOperator(BaseOperator):
         always does).
     :param expand_role_name: accept an IAM role name in ``RoleArn`` and look its ARN up in
         IAM before creating the job (as the amazon provider always does).
+    :param capacity_timeout: seconds a task waits in all, deferred, for room under the
+        account's instance quota when the create is refused with ``ResourceLimitExceeded``;
+        0 fails at the first refusal. A request larger than the quota fails at once.
+    :param capacity_retries: how many times a job that ended for want of capacity is
+        resubmitted under the next free name, without using an Airflow retry.
+    :param capacity_failure_reasons: what makes an ended job a capacity failure: a
+        ``FailureReason`` code (the text before its first ``:``) or a ``SecondaryStatus``.
     """
 
     # The amazon provider's template fields, so a DAG using it renders the same values here.
@@ -115,12 +126,16 @@ class SageMakerTrainingOperator(BaseOperator):
         cancel_on_kill: bool = True,
         check_s3_inputs: bool = True,
         expand_role_name: bool = True,
+        capacity_timeout: float = DEFAULT_CAPACITY_TIMEOUT,
+        capacity_retries: int = DEFAULT_CAPACITY_RETRIES,
+        capacity_failure_reasons: Sequence[str] = DEFAULT_CAPACITY_REASONS,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        _check_arguments(
+        check_arguments(
             action_if_job_exists, check_interval, max_attempts, max_ingestion_time, botocore_config
         )
+        check_capacity_arguments(capacity_timeout, capacity_retries, capacity_failure_reasons)
         self.config = config
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
@@ -136,8 +151,20 @@ class SageMakerTrainingOperator(BaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self.check_s3_inputs = check_s3_inputs
         self.expand_role_name = expand_role_name
+        self.capacity_timeout = capacity_timeout
+        self.capacity_retries = capacity_retries
+        self.capacity_failure_reasons = tuple(capacity_failure_reasons)
         self._job_name: str | None = None
         self._training: dict[str, Any] | None = None  # the job's last describe, as returned
+
+    @property
+    def _capacity(self) -> CapacityPolicy:
+        return CapacityPolicy(
+            self.capacity_timeout,
+            self.capacity_retries,
+            self.capacity_failure_reasons,
+            self.check_interval,
+        )
 
     @cached_property
     def hook(self) -> SageMakerHook:
@@ -162,27 +189,67 @@ class SageMakerTrainingOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         self._check_rendered()
-        try:
-            config = prepare_config(self.config, role_names=self.expand_role_name)
-            ti = context["ti"]
-            job_name = self._submit(config, identity_tags(ti), _follows_a_clear(ti, self.retries))
-        except _USER_ERRORS as exc:
-            raise AirflowFailException(str(exc)) from None
-        except (ClientError, BotoCoreError) as exc:
-            # An endpoint that answered the look-up and then could not be reached is an
-            # outage, not a wrong setting: the task's retry resolves the name again.
-            outage = errors.is_unreachable(exc) and self.hook.reached
-            if errors.is_misconfiguration(exc) and not outage:
-                # A wrong endpoint, region or CA bundle: every further try would fail alike.
-                raise AirflowFailException(errors.describe_failure(exc)) from None
-            # Credentials rejected, access denied, or a transient fault outlasting its retries.
-            raise AirflowException(
-                f"Could not submit the training job: {errors.describe_failure(exc)}"
-            ) from None
+        return self._launch(context, [], cleared=_follows_a_clear(context["ti"], self.retries))
+
+    def execute_after_quota_wait(
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        attempts: list[dict[str, Any]] | None = None,
+        waiting_since: float | None = None,
+        tries: int = 0,
+    ) -> dict[str, Any] | None:
+        """Resume after waiting for room under a quota: try the create again."""
+        return self._launch(context, list(attempts or []), waiting_since=waiting_since, tries=tries)
+
+    def _launch(
+        self,
+        context: Context,
+        attempts: list[dict[str, Any]],
+        *,
+        cleared: bool = False,
+        waiting_since: float | None = None,
+        tries: int = 0,
+    ) -> dict[str, Any] | None:
+        """Submit the job (or find this task's running one) and wait for it.
+
+        A create refused for an instance quota waits for room, deferred (or asleep in
+        blocking mode), and tries again; neither an Airflow retry nor a worker slot is spent.
+
+        :param attempts: the earlier jobs of this try that ended for want of capacity.
+        :param waiting_since: when the first refused create of this wait was made.
+        :param tries: refused creates in this wait so far.
+        """
+        while True:
+            try:
+                config = prepare_config(self.config, role_names=self.expand_role_name)
+                job_name = self._submit(config, identity_tags(context["ti"]), cleared)
+                break
+            except _USER_ERRORS as exc:
+                raise AirflowFailException(str(exc)) from None
+            except (ClientError, BotoCoreError) as exc:
+                refusal = quota_refusal(exc)
+                if refusal is None:
+                    raise self._submit_failure(exc) from None
+            waiting_since = waiting_since or time.time()
+            tries, cleared = tries + 1, False
+            delay = self._capacity.room_wait(
+                config["TrainingJobName"], refusal, waiting_since, tries, self.log
+            )
+            if self.deferrable:
+                self.defer(
+                    trigger=SageMakerQuotaWaitTrigger(
+                        config["TrainingJobName"], time.time() + delay
+                    ),
+                    method_name="execute_after_quota_wait",
+                    kwargs={"attempts": attempts, "waiting_since": waiting_since, "tries": tries},
+                    timeout=timedelta(seconds=delay) + QUOTA_WAIT_GRACE,
+                )
+            time.sleep(delay)
         self._job_name = job_name
         context["ti"].xcom_push(key="training_job_name", value=job_name)
         if not self.wait_for_completion:
-            return self._result(job_name)
+            return self._result(job_name, attempts)
         budget = self._budget(config)
         self.log.info("Waiting for training job %s for %s", job_name, budget.text)
         watch = JobWatch(job_name, time.time() + budget.seconds)
@@ -190,13 +257,31 @@ class SageMakerTrainingOperator(BaseOperator):
             self.defer(
                 trigger=self._trigger(watch),
                 method_name="execute_complete",
+                kwargs={"attempts": attempts} if attempts else None,
                 timeout=timedelta(seconds=budget.seconds) + DEFERRAL_GRACE,
             )
-        return self._finish(context, self.hook.wait(watch, self.check_interval, self.print_log))
+        event = self.hook.wait(watch, self.check_interval, self.print_log)
+        return self._finish(context, event, attempts)
+
+    def _submit_failure(self, exc: ClientError | BotoCoreError) -> Exception:
+        """The exception a failed submit ends the task with."""
+        # An endpoint that answered the look-up and then could not be reached is an
+        # outage, not a wrong setting: the task's retry resolves the name again.
+        outage = errors.is_unreachable(exc) and self.hook.reached
+        if errors.is_misconfiguration(exc) and not outage:
+            # A wrong endpoint, region or CA bundle: every further try would fail alike.
+            return AirflowFailException(errors.describe_failure(exc))
+        # Credentials rejected, access denied, or a transient fault outlasting its retries.
+        return AirflowException(
+            f"Could not submit the training job: {errors.describe_failure(exc)}"
+        )
 
     def execute_complete(
-        self, context: Context, event: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+        self,
+        context: Context,
+        event: dict[str, Any] | None = None,
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any] | None:
         """Resume on the worker with the trigger's event.
 
         With ``print_log``, the job's status and last log lines are repeated here first: the
@@ -207,8 +292,8 @@ class SageMakerTrainingOperator(BaseOperator):
             raise AirflowException("Resumed without a trigger event: the job's outcome is unknown")
         self._job_name = event["job_name"]
         if self.print_log:
-            self._report_end(event["job_name"])
-        return self._finish(context, event)
+            self.hook.report_end(event["job_name"], LAST_LOG_LINES)
+        return self._finish(context, event, list(attempts or []))
 
     def resume_execution(
         self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context
@@ -317,12 +402,18 @@ class SageMakerTrainingOperator(BaseOperator):
             f"Could not claim a name for training job {base} in {MAX_CREATE_ROUNDS} rounds"
         )
 
-    def _finish(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def _finish(
+        self, context: Context, event: dict[str, Any], attempts: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
         job_name = event["job_name"]
         if event["status"] == SUCCESS:
-            result = self._result(job_name)
-            self.log.info("%s", _summary(result["Training"]))
+            result = self._result(job_name, attempts)
+            self.log.info("%s", summary_line(result["Training"]))
             return result
+        if event["status"] in (FAILED, STOPPED) and self._capacity.resubmits(
+            event, attempts, self.log
+        ):
+            return self._launch(context, [*attempts, attempt_record(event)])
         message = event["message"]
         if event["status"] == TIMEOUT:
             message = f"{message} (budget: {self._budget_text()})"
@@ -334,10 +425,15 @@ class SageMakerTrainingOperator(BaseOperator):
             raise AirflowFailException(message)
         raise AirflowException(message)
 
-    def _result(self, job_name: str) -> dict[str, Any]:
-        """Describe the job; keep the result for lineage and return it as the XCom value."""
+    def _result(
+        self, job_name: str, attempts: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """Describe the job; keep the result for lineage and return it as the XCom value,
+        with the earlier attempts that ended for want of capacity (when there were any)."""
         result = training_result(self.hook.describe(job_name), self.log)
         self._training = result["Training"]
+        if attempts:
+            result["Attempts"] = attempts
         return result
 
     def _budget_text(self) -> str:
@@ -381,30 +477,12 @@ class SageMakerTrainingOperator(BaseOperator):
         except (ClientError, BotoCoreError, *_USER_ERRORS) as exc:
             self.log.warning("Could not stop training job %s: %s", job_name, exc)
 
-    def _report_end(self, job_name: str) -> None:
-        """Log the job's status line and last log lines; best effort, one warning on error."""
-        try:
-            describe = self.hook.call(
-                "describe_training_job", retry_for=RESUME_RETRY_FOR, TrainingJobName=job_name
-            )
-            self.log.info("%s", status_line(describe))
-        except Exception as exc:  # only detail for the log: never what fails the task
-            self.log.warning("Could not read the status of training job %s: %s", job_name, exc)
-        try:
-            lines = recent_lines(self.hook.logs_client, job_name, LAST_LOG_LINES)
-        except Exception as exc:
-            self.log.warning("Could not read the logs of training job %s: %s", job_name, exc)
-            return
-        self.log.info("Last %s log lines of training job %s:", len(lines), job_name)
-        for line in lines:
-            self.log.info("%s", line)
-
     def _check_rendered(self) -> None:
         """Check (and normalise) the templated connection arguments once rendered: their
         values may come from templates, so only a running task can tell they are wrong."""
-        self.aws_conn_id = _rendered_text("aws_conn_id", self.aws_conn_id)
-        self.region_name = _rendered_text("region_name", self.region_name)
-        self.verify = _rendered_verify(self.verify)
+        self.aws_conn_id = rendered_text("aws_conn_id", self.aws_conn_id)
+        self.region_name = rendered_text("region_name", self.region_name)
+        self.verify = rendered_verify(self.verify)
 
 
 def _follows_a_clear(ti: Any, retries: int | None) -> bool:
@@ -414,75 +492,3 @@ def _follows_a_clear(ti: Any, retries: int | None) -> bool:
     running; a retry after a failure leaves it alone.
     """
     return bool(ti.try_number > 1 and ti.max_tries - (retries or 0) == ti.try_number - 1)
-
-
-def _rendered_text(name: str, value: object) -> str | None:
-    """A rendered ``aws_conn_id`` or ``region_name``: a string, or ``None`` for an empty one
-    (a template such as ``{{ var.value.get('region', '') }}`` renders unset as ``""``)."""
-    if isinstance(value, str):
-        return value.strip() or None
-    if value is None:
-        return None
-    raise AirflowFailException(f"{name} must be a string or None, got {value!r}")
-
-
-def _rendered_verify(value: object) -> bool | str | None:
-    """A rendered ``verify``: templates render booleans as ``"True"``/``"False"``, which boto
-    would take for CA bundle paths."""
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    if value is None or isinstance(value, bool | str):
-        return value
-    raise AirflowFailException(f"verify must be a boolean, a CA bundle path or None, got {value!r}")
-
-
-def _check_arguments(
-    action: str,
-    check_interval: float,
-    max_attempts: int | None,
-    max_ingestion_time: float | None,
-    botocore_config: dict[str, Any] | None,
-) -> None:
-    """Fail at DAG parse time on arguments that can never work."""
-    if action not in ACTIONS:
-        raise ValueError(
-            f"action_if_job_exists={action!r} is not one of {', '.join(repr(a) for a in ACTIONS)}"
-        )
-    if not _positive(check_interval):
-        raise ValueError(
-            f"check_interval must be a positive number of seconds, got {check_interval!r}"
-        )
-    if max_attempts is not None and (
-        not _positive(max_attempts) or not isinstance(max_attempts, int)
-    ):
-        raise ValueError(f"max_attempts must be a positive integer, got {max_attempts!r}")
-    if botocore_config:
-        checked(AwsSettings(botocore_config=botocore_config))
-    if "proxies" in (botocore_config or {}):
-        # Trigger kwargs are stored in plain text; proxy URLs may carry passwords.
-        raise ValueError(
-            "botocore_config must not hold 'proxies': put them in the connection's "
-            "extra 'config_kwargs', which is never stored with the trigger"
-        )
-    if max_ingestion_time is not None and not _positive(max_ingestion_time):
-        raise ValueError(
-            "max_ingestion_time must be a positive number of seconds or None, "
-            f"got {max_ingestion_time!r}"
-        )
-
-
-def _positive(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-
-
-def _summary(training: Mapping[str, Any]) -> str:
-    artifacts = (training.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
-    metrics = ", ".join(
-        f"{m.get('MetricName')}={m.get('Value')}" for m in training.get("FinalMetricDataList") or []
-    )
-    return (
-        f"Training job {training.get('TrainingJobName')} {training.get('TrainingJobStatus')}: "
-        f"model {artifacts}, training {training.get('TrainingTimeInSeconds')}s, "
-        f"billable {training.get('BillableTimeInSeconds')}s"
-        + (f", final metrics {metrics}" if metrics else "")
-    )

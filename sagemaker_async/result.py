@@ -95,6 +95,20 @@ def training_result(describe: Mapping[str, Any], log: WarningLog | None = None) 
     return {"Training": training, TRIMMED_KEY: left_out}
 
 
+def summary_line(training: Mapping[str, Any]) -> str:
+    """One line for the log of a job that completed: its model, times and final metrics."""
+    artifacts = (training.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+    metrics = ", ".join(
+        f"{m.get('MetricName')}={m.get('Value')}" for m in training.get("FinalMetricDataList") or []
+    )
+    return (
+        f"Training job {training.get('TrainingJobName')} {training.get('TrainingJobStatus')}: "
+        f"model {artifacts}, training {training.get('TrainingTimeInSeconds')}s, "
+        f"billable {training.get('BillableTimeInSeconds')}s"
+        + (f", final metrics {metrics}" if metrics else "")
+    )
+
+
 def _size(value: object) -> int:
     return len(json.dumps(value).encode())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from sagemaker_async.connection import (
     InvalidSettingsError,
     aget_settings,
 )
-from sagemaker_async.events import SUCCESS, JobWatch
+from sagemaker_async.events import RETRY, SUCCESS, JobWatch, make_event
 from sagemaker_async.logtail import LogFollower
 from sagemaker_async.pacing import PollSchedule
 from sagemaker_async.pool import SharedClient, pool_for_running_loop, shared_client
@@ -334,6 +335,35 @@ class SageMakerTrainingTrigger(BaseTrigger):
                         raise
                     await asyncio.sleep(1)
         self.log.info("Stopped training job %s because the task was killed", self.job_name)
+
+
+class SageMakerQuotaWaitTrigger(BaseTrigger):
+    """Wait, without a worker slot, until the task may try a refused create again.
+
+    The create itself runs on the worker (the request never travels through trigger
+    kwargs, which are stored in plain text); this trigger only holds the task until then.
+    Fires one event, ``{"status": "retry", "job_name", "message"}``, at ``until``; a
+    rebuilt trigger (a triggerer restart) keeps the same moment.
+
+    :param job_name: the configured job name, for the log.
+    :param until: when to try again, epoch seconds.
+    """
+
+    def __init__(self, job_name: str, until: float) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.job_name = job_name
+        self.until = until
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {"job_name": self.job_name, "until": self.until},
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        await asyncio.sleep(max(self.until - time.time(), 0.0))
+        message = f"Trying to create training job {self.job_name} again"
+        yield TriggerEvent(make_event(RETRY, self.job_name, message))  # type: ignore[no-untyped-call]
 
 
 def _error_event(watch: JobWatch, exc: BaseException) -> dict[str, Any]:

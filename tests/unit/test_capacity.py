@@ -1,0 +1,338 @@
+"""Waiting for room under a quota and resubmitting capacity failures, without Airflow retries."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
+from botocore.exceptions import ClientError
+
+from sagemaker_async.capacity import (
+    BACKOFF_CAP_FACTOR,
+    DEFAULT_CAPACITY_REASONS,
+    capacity_failure,
+    next_try_in,
+    quota_refusal,
+)
+from sagemaker_async.operators import SageMakerTrainingOperator
+from sagemaker_async.testing.quotas import quota_exceeded
+from sagemaker_async.triggers import SageMakerQuotaWaitTrigger
+from tests.unit.fakes import OURS, FakeSageMaker, FakeTI, client_error
+from tests.unit.test_operators import created_names, make_operator, run
+
+
+def refused(quota: int = 2, in_use: int = 2, delta: int = 1) -> ClientError:
+    """SageMaker's answer to a create over the instance quota (the simulator's text)."""
+    error = quota_exceeded("ml.p3.2xlarge", quota, in_use, delta)
+    body = {"Error": {"Code": error.code, "Message": error.message}}
+    return ClientError({**body, "ResponseMetadata": {"HTTPStatusCode": 400}}, "CreateTrainingJob")
+
+
+def ended(
+    status: str, reason: str | None, secondary: str | None = None, job: str = "job"
+) -> dict[str, Any]:
+    """A trigger's event for a job that ended unsuccessfully."""
+    return {
+        "status": status.lower(),
+        "job_name": job,
+        "message": f"Training job {job} {status.lower()}: {reason}",
+        "job_status": status,
+        "secondary_status": secondary or status,
+        "failure_reason": reason,
+    }
+
+
+CAPACITY = "CapacityError: Unable to provision requested ML compute capacity."
+
+
+# The policy's pieces.
+
+
+def test_a_quota_refusal_is_read_with_its_figures() -> None:
+    refusal = quota_refusal(refused(quota=4, in_use=3, delta=2))
+    assert refusal is not None
+    assert (refusal.quota_name, refusal.quota, refusal.in_use, refusal.delta) == (
+        "ml.p3.2xlarge for training job usage",
+        4,
+        3,
+        2,
+    )
+    assert not refusal.never_fits
+
+
+def test_a_request_larger_than_the_quota_never_fits() -> None:
+    zero = quota_refusal(refused(quota=0, in_use=0, delta=1))
+    assert zero is not None and zero.never_fits
+    too_big = quota_refusal(refused(quota=4, in_use=0, delta=5))
+    assert too_big is not None and too_big.never_fits
+
+
+def test_a_quota_refusal_of_another_shape_waits_rather_than_failing() -> None:
+    refusal = quota_refusal(client_error("ResourceLimitExceeded", "CreateTrainingJob"))
+    assert refusal is not None and refusal.quota is None and not refusal.never_fits
+    assert refusal.short == "simulated ResourceLimitExceeded"
+
+
+def test_other_errors_are_not_quota_refusals() -> None:
+    assert quota_refusal(client_error("ValidationException", "CreateTrainingJob")) is None
+    assert quota_refusal(ValueError("ResourceLimitExceeded")) is None
+
+
+def test_backoff_grows_to_its_cap_and_stays_in_the_upper_half() -> None:
+    for tries in range(1, 12):
+        ceiling = 30 * min(2 ** (tries - 1), BACKOFF_CAP_FACTOR)
+        for _ in range(50):
+            assert ceiling / 2 <= next_try_in(tries, 30) <= ceiling
+    assert max(next_try_in(20, 30) for _ in range(200)) <= 30 * BACKOFF_CAP_FACTOR
+
+
+def test_tasks_refused_together_try_again_spread_out() -> None:
+    # 100 tasks at the cap: their next tries cover the window, not one moment.
+    delays = sorted(next_try_in(10, 30) for _ in range(100))
+    assert delays[-1] - delays[0] > 0.6 * (30 * BACKOFF_CAP_FACTOR / 2)
+    assert len({round(d) for d in delays}) > 50
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (ended("Failed", CAPACITY), "CapacityError"),
+        (ended("Failed", "InternalServerError: We encountered an internal error."), None),
+        (ended("Stopped", None, "MaxWaitTimeExceeded"), "MaxWaitTimeExceeded"),
+        (ended("Failed", "AlgorithmError: boom"), None),
+        (ended("Stopped", None, "Stopped"), None),
+        (ended("Stopped", None, "MaxRuntimeExceeded"), None),
+    ],
+)
+def test_which_ended_jobs_are_capacity_failures(event: dict[str, Any], reason: str | None) -> None:
+    reasons = ("CapacityError", "MaxWaitTimeExceeded")
+    assert capacity_failure(event, reasons) == reason
+
+
+def test_the_default_reasons_are_the_three_capacity_failures() -> None:
+    internal = ended("Failed", "InternalServerError: We encountered an internal error.")
+    assert capacity_failure(internal, DEFAULT_CAPACITY_REASONS) == "InternalServerError"
+    assert (
+        capacity_failure({"status": "success", "job_name": "j"}, DEFAULT_CAPACITY_REASONS) is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "parameter"),
+    [
+        ({"capacity_timeout": -1}, "capacity_timeout"),
+        ({"capacity_timeout": "1h"}, "capacity_timeout"),
+        ({"capacity_retries": -1}, "capacity_retries"),
+        ({"capacity_retries": 1.5}, "capacity_retries"),
+        ({"capacity_failure_reasons": "CapacityError"}, "capacity_failure_reasons"),
+        ({"capacity_failure_reasons": ["CapacityError", ""]}, "capacity_failure_reasons"),
+    ],
+)
+def test_bad_capacity_arguments_fail_at_parse_time(kwargs: dict[str, Any], parameter: str) -> None:
+    with pytest.raises(ValueError, match=parameter):
+        make_operator(FakeSageMaker(), **kwargs)
+
+
+# Waiting for room under a quota.
+
+
+def quota_wait(op: SageMakerTrainingOperator, ti: FakeTI) -> TaskDeferred:
+    with pytest.raises(TaskDeferred) as deferred:
+        run(op, ti)
+    return deferred.value
+
+
+def test_a_refused_create_waits_deferred_and_creates_nothing() -> None:
+    fake = FakeSageMaker()
+    fake.create_errors.append(refused())
+    op = make_operator(fake, check_interval=30)
+    ti = FakeTI()
+    before = time.time()
+    deferred = quota_wait(op, ti)
+    trigger = deferred.trigger
+    assert isinstance(trigger, SageMakerQuotaWaitTrigger)
+    assert before + 15 <= trigger.until <= time.time() + 30
+    assert deferred.method_name == "execute_after_quota_wait"
+    assert deferred.kwargs is not None and deferred.kwargs["tries"] == 1
+    assert deferred.kwargs["attempts"] == []
+    _, kwargs = trigger.serialize()
+    assert set(kwargs) == {"job_name", "until"}  # the request never travels with the trigger
+    assert fake.jobs == {} and "training_job_name" not in ti.xcom
+    # Room appeared: the resumed task creates the job in the same try.
+    op.execute_after_quota_wait({"ti": ti}, {"status": "retry"}, **deferred.kwargs)  # type: ignore[arg-type]
+    assert created_names(fake) == ["job", "job"]
+    assert ti.xcom["training_job_name"] == "job" and ti.try_number == 1
+
+
+def test_each_refusal_waits_longer_and_logs_how_long_it_has_waited(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake = FakeSageMaker()
+    fake.create_errors.extend([refused(), refused()])
+    op = make_operator(fake, check_interval=30)
+    ti = FakeTI()
+    first = quota_wait(op, ti)
+    assert first.kwargs is not None
+    waited_since = first.kwargs["waiting_since"] - 100
+    with pytest.raises(TaskDeferred) as second:
+        op.execute_after_quota_wait(  # type: ignore[arg-type]
+            {"ti": ti}, {"status": "retry"}, [], waited_since, first.kwargs["tries"]
+        )
+    assert second.value.kwargs is not None and second.value.kwargs["tries"] == 2
+    assert second.value.kwargs["waiting_since"] == waited_since
+    assert 30 <= second.value.trigger.until - time.time() <= 60  # type: ignore[attr-defined]
+    log = capsys.readouterr().out
+    assert "waiting for room without holding a worker slot" in log
+    assert "after waiting 100s" in log
+
+
+def test_a_request_larger_than_its_quota_fails_at_once() -> None:
+    fake = FakeSageMaker()
+    fake.create_errors.append(refused(quota=0, in_use=0, delta=1))
+    with pytest.raises(AirflowFailException, match=r"can never start.*allows 0"):
+        run(make_operator(fake))
+    assert fake.jobs == {}
+
+
+def test_the_wait_ends_at_capacity_timeout_without_a_retry() -> None:
+    fake = FakeSageMaker()
+    fake.create_errors.append(refused())
+    op = make_operator(fake, capacity_timeout=600)
+    with pytest.raises(AirflowFailException, match=r"No room .* \(capacity_timeout=600s\)"):
+        op.execute_after_quota_wait(  # type: ignore[arg-type]
+            {"ti": FakeTI()}, {"status": "retry"}, [], time.time() - 601, 5
+        )
+    assert fake.jobs == {}
+
+
+def test_the_last_try_comes_no_later_than_capacity_timeout() -> None:
+    fake = FakeSageMaker()
+    fake.create_errors.append(refused())
+    op = make_operator(fake, capacity_timeout=600, check_interval=300)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute_after_quota_wait(  # type: ignore[arg-type]
+            {"ti": FakeTI()}, {"status": "retry"}, [], time.time() - 590, 5
+        )
+    assert deferred.value.trigger.until <= time.time() + 10  # type: ignore[attr-defined]
+
+
+def test_capacity_timeout_zero_fails_at_the_first_refusal() -> None:
+    fake = FakeSageMaker()
+    fake.create_errors.append(refused())
+    with pytest.raises(AirflowFailException, match="capacity_timeout=0"):
+        run(make_operator(fake, capacity_timeout=0))
+
+
+def test_a_blocking_task_waits_for_room_in_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("sagemaker_async.operators.time.sleep", slept.append)
+    fake = FakeSageMaker()
+    fake.create_errors.extend([refused(), refused()])
+    result, _ = run(make_operator(fake, deferrable=False, check_interval=10))
+    assert result["Training"]["TrainingJobName"] == "job"
+    assert len(slept) == 2 and 5 <= slept[0] <= 10 and 10 <= slept[1] <= 20
+    assert created_names(fake) == ["job"] * 3
+
+
+def test_killing_a_task_that_waits_for_room_stops_nothing() -> None:
+    fake = FakeSageMaker()
+    fake.create_errors.append(refused())
+    op = make_operator(fake)
+    deferred = quota_wait(op, FakeTI())
+    asyncio.run(deferred.trigger.on_kill())
+    op.on_kill()
+    assert fake.jobs == {} and fake.count("stop_training_job") == 0
+
+
+@pytest.mark.asyncio
+async def test_a_rebuilt_quota_wait_keeps_its_moment() -> None:
+    until = time.time() + 0.3
+    classpath, kwargs = SageMakerQuotaWaitTrigger("job", until).serialize()
+    assert classpath == "sagemaker_async.triggers.SageMakerQuotaWaitTrigger"
+    await asyncio.sleep(0.2)  # the triggerer restarts; the trigger is built again
+    rebuilt = SageMakerQuotaWaitTrigger(**kwargs)
+    started = time.monotonic()
+    events = [event async for event in rebuilt.run()]
+    assert time.monotonic() - started < 0.25
+    assert [e.payload["status"] for e in events] == ["retry"]
+    late = SageMakerQuotaWaitTrigger("job", time.time() - 60)
+    assert [e.payload["job_name"] async for e in late.run()] == ["job"]
+
+
+# Resubmitting jobs that ended for want of capacity.
+
+
+def resume(op: SageMakerTrainingOperator, ti: FakeTI, event: dict[str, Any], **kw: Any) -> Any:
+    return op.execute_complete({"ti": ti}, event, **kw)  # type: ignore[arg-type]
+
+
+def test_a_capacity_failure_is_resubmitted_under_the_next_name() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Failed", OURS)
+    op = make_operator(fake, wait_for_completion=True, print_log=False)
+    ti = FakeTI()
+    with pytest.raises(TaskDeferred) as deferred:
+        resume(op, ti, ended("Failed", CAPACITY))
+    assert created_names(fake) == ["job-1"]
+    assert deferred.value.trigger.job_name == "job-1"  # type: ignore[attr-defined]
+    assert ti.xcom["training_job_name"] == "job-1"
+    attempts = deferred.value.kwargs["attempts"]  # type: ignore[index]
+    assert attempts == [
+        {
+            "TrainingJobName": "job",
+            "TrainingJobStatus": "Failed",
+            "SecondaryStatus": "Failed",
+            "FailureReason": CAPACITY,
+        }
+    ]
+    # The resubmitted job completes: the result names it and lists the earlier attempt.
+    fake.jobs["job-1"]["TrainingJobStatus"] = "Completed"
+    success = {"status": "success", "job_name": "job-1", "message": "done"}
+    result = resume(op, ti, success, attempts=attempts)
+    assert result["Training"]["TrainingJobName"] == "job-1"
+    assert result["Attempts"] == attempts
+
+
+def test_killing_after_a_resubmit_stops_the_current_job() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Failed", OURS)
+    op = make_operator(fake, wait_for_completion=True, print_log=False)
+    with pytest.raises(TaskDeferred) as deferred:
+        resume(op, FakeTI(), ended("Failed", CAPACITY))
+    trigger = deferred.value.trigger
+    assert trigger.job_name == "job-1" and trigger.cancel_on_kill  # type: ignore[attr-defined]
+    op.on_kill()  # a blocking wait's kill, which follows the same current job
+    assert [r for o, r in fake.calls if o == "stop_training_job"] == [{"TrainingJobName": "job-1"}]
+
+
+def test_an_algorithm_error_is_not_resubmitted() -> None:
+    fake = FakeSageMaker()
+    op = make_operator(fake, wait_for_completion=True, print_log=False)
+    with pytest.raises(AirflowException, match="AlgorithmError"):
+        resume(op, FakeTI(), ended("Failed", "AlgorithmError: boom"))
+    assert created_names(fake) == []
+
+
+def test_resubmits_stop_at_capacity_retries(capsys: pytest.CaptureFixture[str]) -> None:
+    fake = FakeSageMaker()
+    op = make_operator(fake, wait_for_completion=True, print_log=False, capacity_retries=1)
+    earlier = [{"TrainingJobName": "job", "FailureReason": CAPACITY}]
+    with pytest.raises(AirflowException, match="CapacityError"):
+        resume(op, FakeTI(), ended("Failed", CAPACITY, job="job-1"), attempts=earlier)
+    assert created_names(fake) == []
+    assert "capacity_retries=1 used up" in capsys.readouterr().out
+
+
+def test_a_resubmit_refused_for_quota_waits_and_keeps_the_attempts() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Failed", OURS)
+    fake.create_errors.append(refused())
+    op = make_operator(fake, wait_for_completion=True, print_log=False)
+    with pytest.raises(TaskDeferred) as deferred:
+        resume(op, FakeTI(), ended("Failed", CAPACITY))
+    assert isinstance(deferred.value.trigger, SageMakerQuotaWaitTrigger)
+    kwargs = deferred.value.kwargs
+    assert kwargs is not None and [a["TrainingJobName"] for a in kwargs["attempts"]] == ["job"]
