@@ -35,6 +35,11 @@ DEFAULT_CAPACITY_RETRIES = 3
 DEFAULT_CAPACITY_REASONS = ("CapacityError", "InternalServerError", "MaxWaitTimeExceeded")
 #: The wait between tries grows from ``check_interval`` up to this many times it.
 BACKOFF_CAP_FACTOR = 10
+#: The shortest wait between tries (seconds). A trigger that fires within seconds of its
+#: deferral can overtake the scheduler's handling of the worker's exit, and Airflow (3.3)
+#: then fails the task it has just queued again ("finished with state success, but the task
+#: instance's state attribute is queued").
+MIN_QUOTA_WAIT = 10.0
 QUOTA_ERROR = "ResourceLimitExceeded"
 
 # The numbers of SageMaker's instance quota message: "The account-level service limit
@@ -96,11 +101,13 @@ def quota_refusal(exc: BaseException) -> QuotaRefusal | None:
 def next_try_in(tries: int, check_interval: float) -> float:
     """Seconds until the next create, after ``tries`` refused ones (1 or more).
 
-    The ceiling doubles from ``check_interval`` up to ``BACKOFF_CAP_FACTOR`` times it; the
-    wait is drawn from its upper half, so tasks refused together try again spread over
-    that half instead of all at once when room appears.
+    The ceiling doubles from ``check_interval`` up to ``BACKOFF_CAP_FACTOR`` times it, and is
+    never under twice :data:`MIN_QUOTA_WAIT`; the wait is drawn from its upper half, so tasks
+    refused together try again spread over that half instead of all at once when room
+    appears.
     """
-    ceiling = check_interval * min(2 ** max(tries - 1, 0), BACKOFF_CAP_FACTOR)
+    growth = min(2 ** max(tries - 1, 0), BACKOFF_CAP_FACTOR)
+    ceiling = max(check_interval * growth, 2 * MIN_QUOTA_WAIT)
     return random.uniform(ceiling / 2, ceiling)
 
 

@@ -52,6 +52,8 @@ DEFERRAL_GRACE = timedelta(minutes=1)
 #: Past a quota wait's next try, before Airflow's deferral timeout fails the task: room for a
 #: triggerer restart (its triggers move after the health check threshold) and a busy queue.
 QUOTA_WAIT_GRACE = timedelta(minutes=10)
+#: XCom key of the jobs of this try that ended for want of capacity and were resubmitted.
+ATTEMPTS_KEY = "capacity_attempts"
 #: How often a ``ResourceInUse`` race on create is resolved again before giving up.
 MAX_CREATE_ROUNDS = 10
 #: The job's last log lines repeated in the worker's log when a deferred task resumes.
@@ -189,23 +191,27 @@ class SageMakerTrainingOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         self._check_rendered()
-        return self._launch(context, [], cleared=_follows_a_clear(context["ti"], self.retries))
+        # Pushed empty at once: a later pull of a missing key logs an error in the task log.
+        context["ti"].xcom_push(key=ATTEMPTS_KEY, value=[])
+        return self._launch(context, cleared=_follows_a_clear(context["ti"], self.retries))
 
     def execute_after_quota_wait(
         self,
         context: Context,
         event: dict[str, Any] | None = None,
-        attempts: list[dict[str, Any]] | None = None,
         waiting_since: float | None = None,
         tries: int = 0,
     ) -> dict[str, Any] | None:
-        """Resume after waiting for room under a quota: try the create again."""
-        return self._launch(context, list(attempts or []), waiting_since=waiting_since, tries=tries)
+        """Resume after waiting for room under a quota: try the create again.
+
+        ``dag.test()`` drops a deferral's kwargs when its trigger fires: there each try
+        waits as if it were the first (the backoff and ``capacity_timeout`` start again).
+        """
+        return self._launch(context, waiting_since=waiting_since, tries=tries)
 
     def _launch(
         self,
         context: Context,
-        attempts: list[dict[str, Any]],
         *,
         cleared: bool = False,
         waiting_since: float | None = None,
@@ -216,7 +222,6 @@ class SageMakerTrainingOperator(BaseOperator):
         A create refused for an instance quota waits for room, deferred (or asleep in
         blocking mode), and tries again; neither an Airflow retry nor a worker slot is spent.
 
-        :param attempts: the earlier jobs of this try that ended for want of capacity.
         :param waiting_since: when the first refused create of this wait was made.
         :param tries: refused creates in this wait so far.
         """
@@ -242,14 +247,14 @@ class SageMakerTrainingOperator(BaseOperator):
                         config["TrainingJobName"], time.time() + delay
                     ),
                     method_name="execute_after_quota_wait",
-                    kwargs={"attempts": attempts, "waiting_since": waiting_since, "tries": tries},
+                    kwargs={"waiting_since": waiting_since, "tries": tries},
                     timeout=timedelta(seconds=delay) + QUOTA_WAIT_GRACE,
                 )
             time.sleep(delay)
         self._job_name = job_name
         context["ti"].xcom_push(key="training_job_name", value=job_name)
         if not self.wait_for_completion:
-            return self._result(job_name, attempts)
+            return self._result(context, job_name)
         budget = self._budget(config)
         self.log.info("Waiting for training job %s for %s", job_name, budget.text)
         watch = JobWatch(job_name, time.time() + budget.seconds)
@@ -257,11 +262,10 @@ class SageMakerTrainingOperator(BaseOperator):
             self.defer(
                 trigger=self._trigger(watch),
                 method_name="execute_complete",
-                kwargs={"attempts": attempts} if attempts else None,
                 timeout=timedelta(seconds=budget.seconds) + DEFERRAL_GRACE,
             )
         event = self.hook.wait(watch, self.check_interval, self.print_log)
-        return self._finish(context, event, attempts)
+        return self._finish(context, event)
 
     def _submit_failure(self, exc: ClientError | BotoCoreError) -> Exception:
         """The exception a failed submit ends the task with."""
@@ -280,7 +284,6 @@ class SageMakerTrainingOperator(BaseOperator):
         self,
         context: Context,
         event: dict[str, Any] | None = None,
-        attempts: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any] | None:
         """Resume on the worker with the trigger's event.
 
@@ -293,7 +296,7 @@ class SageMakerTrainingOperator(BaseOperator):
         self._job_name = event["job_name"]
         if self.print_log:
             self.hook.report_end(event["job_name"], LAST_LOG_LINES)
-        return self._finish(context, event, list(attempts or []))
+        return self._finish(context, event)
 
     def resume_execution(
         self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context
@@ -402,18 +405,18 @@ class SageMakerTrainingOperator(BaseOperator):
             f"Could not claim a name for training job {base} in {MAX_CREATE_ROUNDS} rounds"
         )
 
-    def _finish(
-        self, context: Context, event: dict[str, Any], attempts: list[dict[str, Any]]
-    ) -> dict[str, Any] | None:
+    def _finish(self, context: Context, event: dict[str, Any]) -> dict[str, Any] | None:
         job_name = event["job_name"]
         if event["status"] == SUCCESS:
-            result = self._result(job_name, attempts)
+            result = self._result(context, job_name)
             self.log.info("%s", summary_line(result["Training"]))
             return result
+        attempts = self._attempts(context)
         if event["status"] in (FAILED, STOPPED) and self._capacity.resubmits(
             event, attempts, self.log
         ):
-            return self._launch(context, [*attempts, attempt_record(event)])
+            context["ti"].xcom_push(key=ATTEMPTS_KEY, value=[*attempts, attempt_record(event)])
+            return self._launch(context)
         message = event["message"]
         if event["status"] == TIMEOUT:
             message = f"{message} (budget: {self._budget_text()})"
@@ -425,16 +428,24 @@ class SageMakerTrainingOperator(BaseOperator):
             raise AirflowFailException(message)
         raise AirflowException(message)
 
-    def _result(
-        self, job_name: str, attempts: list[dict[str, Any]] | None = None
-    ) -> dict[str, Any]:
+    def _result(self, context: Context, job_name: str) -> dict[str, Any]:
         """Describe the job; keep the result for lineage and return it as the XCom value,
         with the earlier attempts that ended for want of capacity (when there were any)."""
         result = training_result(self.hook.describe(job_name), self.log)
         self._training = result["Training"]
-        if attempts:
+        if attempts := self._attempts(context):
             result["Attempts"] = attempts
         return result
+
+    def _attempts(self, context: Context) -> list[dict[str, Any]]:
+        """This try's earlier jobs that ended for want of capacity, oldest first.
+
+        They live in XCom rather than in the deferral's kwargs, which ``dag.test()`` drops:
+        there, resubmissions would never run out.
+        """
+        ti = context["ti"]
+        pulled = ti.xcom_pull(task_ids=self.task_id, key=ATTEMPTS_KEY, map_indexes=ti.map_index)
+        return list(pulled or [])
 
     def _budget_text(self) -> str:
         """The budget this task used, as the timeout message names it."""

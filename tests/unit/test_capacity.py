@@ -13,11 +13,12 @@ from botocore.exceptions import ClientError
 from sagemaker_async.capacity import (
     BACKOFF_CAP_FACTOR,
     DEFAULT_CAPACITY_REASONS,
+    MIN_QUOTA_WAIT,
     capacity_failure,
     next_try_in,
     quota_refusal,
 )
-from sagemaker_async.operators import SageMakerTrainingOperator
+from sagemaker_async.operators import ATTEMPTS_KEY, SageMakerTrainingOperator
 from sagemaker_async.testing.quotas import quota_exceeded
 from sagemaker_async.triggers import SageMakerQuotaWaitTrigger
 from tests.unit.fakes import OURS, FakeSageMaker, FakeTI, client_error
@@ -89,6 +90,11 @@ def test_backoff_grows_to_its_cap_and_stays_in_the_upper_half() -> None:
     assert max(next_try_in(20, 30) for _ in range(200)) <= 30 * BACKOFF_CAP_FACTOR
 
 
+def test_no_try_comes_sooner_than_the_floor_even_with_a_short_interval() -> None:
+    delays = [next_try_in(tries, 1) for tries in range(1, 8) for _ in range(50)]
+    assert min(delays) >= MIN_QUOTA_WAIT and max(delays) <= 2 * MIN_QUOTA_WAIT
+
+
 def test_tasks_refused_together_try_again_spread_out() -> None:
     # 100 tasks at the cap: their next tries cover the window, not one moment.
     delays = sorted(next_try_in(10, 30) for _ in range(100))
@@ -157,7 +163,6 @@ def test_a_refused_create_waits_deferred_and_creates_nothing() -> None:
     assert before + 15 <= trigger.until <= time.time() + 30
     assert deferred.method_name == "execute_after_quota_wait"
     assert deferred.kwargs is not None and deferred.kwargs["tries"] == 1
-    assert deferred.kwargs["attempts"] == []
     _, kwargs = trigger.serialize()
     assert set(kwargs) == {"job_name", "until"}  # the request never travels with the trigger
     assert fake.jobs == {} and "training_job_name" not in ti.xcom
@@ -179,7 +184,7 @@ def test_each_refusal_waits_longer_and_logs_how_long_it_has_waited(
     waited_since = first.kwargs["waiting_since"] - 100
     with pytest.raises(TaskDeferred) as second:
         op.execute_after_quota_wait(  # type: ignore[arg-type]
-            {"ti": ti}, {"status": "retry"}, [], waited_since, first.kwargs["tries"]
+            {"ti": ti}, {"status": "retry"}, waited_since, first.kwargs["tries"]
         )
     assert second.value.kwargs is not None and second.value.kwargs["tries"] == 2
     assert second.value.kwargs["waiting_since"] == waited_since
@@ -203,7 +208,7 @@ def test_the_wait_ends_at_capacity_timeout_without_a_retry() -> None:
     op = make_operator(fake, capacity_timeout=600)
     with pytest.raises(AirflowFailException, match=r"No room .* \(capacity_timeout=600s\)"):
         op.execute_after_quota_wait(  # type: ignore[arg-type]
-            {"ti": FakeTI()}, {"status": "retry"}, [], time.time() - 601, 5
+            {"ti": FakeTI()}, {"status": "retry"}, time.time() - 601, 5
         )
     assert fake.jobs == {}
 
@@ -214,7 +219,7 @@ def test_the_last_try_comes_no_later_than_capacity_timeout() -> None:
     op = make_operator(fake, capacity_timeout=600, check_interval=300)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute_after_quota_wait(  # type: ignore[arg-type]
-            {"ti": FakeTI()}, {"status": "retry"}, [], time.time() - 590, 5
+            {"ti": FakeTI()}, {"status": "retry"}, time.time() - 590, 5
         )
     assert deferred.value.trigger.until <= time.time() + 10  # type: ignore[attr-defined]
 
@@ -233,7 +238,8 @@ def test_a_blocking_task_waits_for_room_in_the_worker(monkeypatch: pytest.Monkey
     fake.create_errors.extend([refused(), refused()])
     result, _ = run(make_operator(fake, deferrable=False, check_interval=10))
     assert result["Training"]["TrainingJobName"] == "job"
-    assert len(slept) == 2 and 5 <= slept[0] <= 10 and 10 <= slept[1] <= 20
+    # check_interval=10: the ceiling starts at 2 x MIN_QUOTA_WAIT = 20 s.
+    assert len(slept) == 2 and all(MIN_QUOTA_WAIT <= s <= 20 for s in slept)
     assert created_names(fake) == ["job"] * 3
 
 
@@ -265,8 +271,8 @@ async def test_a_rebuilt_quota_wait_keeps_its_moment() -> None:
 # Resubmitting jobs that ended for want of capacity.
 
 
-def resume(op: SageMakerTrainingOperator, ti: FakeTI, event: dict[str, Any], **kw: Any) -> Any:
-    return op.execute_complete({"ti": ti}, event, **kw)  # type: ignore[arg-type]
+def resume(op: SageMakerTrainingOperator, ti: FakeTI, event: dict[str, Any]) -> Any:
+    return op.execute_complete({"ti": ti}, event)  # type: ignore[arg-type]
 
 
 def test_a_capacity_failure_is_resubmitted_under_the_next_name() -> None:
@@ -279,7 +285,7 @@ def test_a_capacity_failure_is_resubmitted_under_the_next_name() -> None:
     assert created_names(fake) == ["job-1"]
     assert deferred.value.trigger.job_name == "job-1"  # type: ignore[attr-defined]
     assert ti.xcom["training_job_name"] == "job-1"
-    attempts = deferred.value.kwargs["attempts"]  # type: ignore[index]
+    attempts = ti.xcom[ATTEMPTS_KEY]
     assert attempts == [
         {
             "TrainingJobName": "job",
@@ -291,7 +297,7 @@ def test_a_capacity_failure_is_resubmitted_under_the_next_name() -> None:
     # The resubmitted job completes: the result names it and lists the earlier attempt.
     fake.jobs["job-1"]["TrainingJobStatus"] = "Completed"
     success = {"status": "success", "job_name": "job-1", "message": "done"}
-    result = resume(op, ti, success, attempts=attempts)
+    result = resume(op, ti, success)
     assert result["Training"]["TrainingJobName"] == "job-1"
     assert result["Attempts"] == attempts
 
@@ -319,9 +325,9 @@ def test_an_algorithm_error_is_not_resubmitted() -> None:
 def test_resubmits_stop_at_capacity_retries(capsys: pytest.CaptureFixture[str]) -> None:
     fake = FakeSageMaker()
     op = make_operator(fake, wait_for_completion=True, print_log=False, capacity_retries=1)
-    earlier = [{"TrainingJobName": "job", "FailureReason": CAPACITY}]
+    ti = FakeTI(xcom={ATTEMPTS_KEY: [{"TrainingJobName": "job", "FailureReason": CAPACITY}]})
     with pytest.raises(AirflowException, match="CapacityError"):
-        resume(op, FakeTI(), ended("Failed", CAPACITY, job="job-1"), attempts=earlier)
+        resume(op, ti, ended("Failed", CAPACITY, job="job-1"))
     assert created_names(fake) == []
     assert "capacity_retries=1 used up" in capsys.readouterr().out
 
@@ -331,8 +337,13 @@ def test_a_resubmit_refused_for_quota_waits_and_keeps_the_attempts() -> None:
     fake.add_job("job", "Failed", OURS)
     fake.create_errors.append(refused())
     op = make_operator(fake, wait_for_completion=True, print_log=False)
+    ti = FakeTI()
     with pytest.raises(TaskDeferred) as deferred:
-        resume(op, FakeTI(), ended("Failed", CAPACITY))
+        resume(op, ti, ended("Failed", CAPACITY))
     assert isinstance(deferred.value.trigger, SageMakerQuotaWaitTrigger)
-    kwargs = deferred.value.kwargs
-    assert kwargs is not None and [a["TrainingJobName"] for a in kwargs["attempts"]] == ["job"]
+    assert [a["TrainingJobName"] for a in ti.xcom[ATTEMPTS_KEY]] == ["job"]
+    # Room appears: the resubmitted job is created and waited for, in the same try.
+    with pytest.raises(TaskDeferred) as waiting:
+        op.execute_after_quota_wait({"ti": ti}, {"status": "retry"}, time.time(), 1)  # type: ignore[arg-type]
+    assert waiting.value.trigger.job_name == "job-1"  # type: ignore[attr-defined]
+    assert created_names(fake) == ["job-1", "job-1"]
