@@ -158,6 +158,44 @@ def check_capacity_arguments(
         )
 
 
+@dataclass(frozen=True)
+class CapacityState:
+    """What a task remembers of capacity between its resumes, kept in XCom (``dag.test()``
+    drops a deferral's kwargs; XCom lasts the whole try).
+
+    :param attempts: earlier jobs of this try that ended for want of capacity, oldest first
+        (see :func:`attempt_record`).
+    :param since: when the current quota wait's first refused create was made; ``None``
+        while the task is not waiting.
+    :param tries: refused creates in the current quota wait.
+    """
+
+    attempts: tuple[dict[str, Any], ...] = ()
+    since: float | None = None
+    tries: int = 0
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any] | None) -> CapacityState:
+        if not value:
+            return cls()
+        return cls(tuple(value.get("attempts") or ()), value.get("since"), value.get("tries", 0))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"attempts": list(self.attempts), "since": self.since, "tries": self.tries}
+
+    def refused(self, now: float) -> CapacityState:
+        """After one more refused create."""
+        return CapacityState(self.attempts, self.since or now, self.tries + 1)
+
+    def created(self) -> CapacityState:
+        """After a create that succeeded: no wait goes on."""
+        return CapacityState(self.attempts)
+
+    def resubmitted(self, event: Mapping[str, Any]) -> CapacityState:
+        """After the job of ``event`` ended for want of capacity and is resubmitted."""
+        return CapacityState((*self.attempts, attempt_record(event)))
+
+
 class Log(Protocol):
     """What the policy needs of a logger (the task's)."""
 
@@ -182,23 +220,23 @@ class CapacityPolicy:
     check_interval: float
 
     def room_wait(
-        self, job_name: str, refusal: QuotaRefusal, waiting_since: float, tries: int, log: Log
+        self, job_name: str, refusal: QuotaRefusal, state: CapacityState, log: Log
     ) -> float:
         """Seconds until the next create after a quota refusal.
 
         Fails the task for good (an Airflow retry would only wait again) when the request
         can never fit, or when the wait has lasted ``timeout``.
 
-        :param waiting_since: when the first refused create of this wait was made.
-        :param tries: refused creates so far, this one included.
+        :param state: the task's state, this refusal counted (:meth:`CapacityState.refused`).
         """
+        tries = state.tries
         if refusal.never_fits:
             raise AirflowFailException(
                 f"Training job {job_name} can never start: it asks for {refusal.delta} "
                 f"instances and the quota '{refusal.quota_name}' allows {refusal.quota}. "
                 "Request an increase in AWS Service Quotas."
             )
-        waited = time.time() - waiting_since
+        waited = time.time() - (state.since or time.time())
         if waited >= self.timeout:
             raise AirflowFailException(
                 f"No room for training job {job_name} after waiting {waited:.0f}s "

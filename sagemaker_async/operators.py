@@ -26,7 +26,7 @@ from sagemaker_async.capacity import (
     DEFAULT_CAPACITY_RETRIES,
     DEFAULT_CAPACITY_TIMEOUT,
     CapacityPolicy,
-    attempt_record,
+    CapacityState,
     check_capacity_arguments,
     quota_refusal,
 )
@@ -52,8 +52,9 @@ DEFERRAL_GRACE = timedelta(minutes=1)
 #: Past a quota wait's next try, before Airflow's deferral timeout fails the task: room for a
 #: triggerer restart (its triggers move after the health check threshold) and a busy queue.
 QUOTA_WAIT_GRACE = timedelta(minutes=10)
-#: XCom key of the jobs of this try that ended for want of capacity and were resubmitted.
-ATTEMPTS_KEY = "capacity_attempts"
+#: XCom key of the try's :class:`~sagemaker_async.capacity.CapacityState`: its resubmitted
+#: jobs, and its quota wait if one goes on.
+CAPACITY_KEY = "capacity"
 #: How often a ``ResourceInUse`` race on create is resolved again before giving up.
 MAX_CREATE_ROUNDS = 10
 #: The job's last log lines repeated in the worker's log when a deferred task resumes.
@@ -191,39 +192,21 @@ class SageMakerTrainingOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         self._check_rendered()
-        # Pushed empty at once: a later pull of a missing key logs an error in the task log.
-        context["ti"].xcom_push(key=ATTEMPTS_KEY, value=[])
+        # Pushed at once: a later pull of a missing key logs an error in the task log.
+        self._save(context, CapacityState())
         return self._launch(context, cleared=_follows_a_clear(context["ti"], self.retries))
 
     def execute_after_quota_wait(
-        self,
-        context: Context,
-        event: dict[str, Any] | None = None,
-        waiting_since: float | None = None,
-        tries: int = 0,
+        self, context: Context, event: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
-        """Resume after waiting for room under a quota: try the create again.
+        """Resume after waiting for room under a quota: try the create again."""
+        return self._launch(context)
 
-        ``dag.test()`` drops a deferral's kwargs when its trigger fires: there each try
-        waits as if it were the first (the backoff and ``capacity_timeout`` start again).
-        """
-        return self._launch(context, waiting_since=waiting_since, tries=tries)
-
-    def _launch(
-        self,
-        context: Context,
-        *,
-        cleared: bool = False,
-        waiting_since: float | None = None,
-        tries: int = 0,
-    ) -> dict[str, Any] | None:
+    def _launch(self, context: Context, *, cleared: bool = False) -> dict[str, Any] | None:
         """Submit the job (or find this task's running one) and wait for it.
 
         A create refused for an instance quota waits for room, deferred (or asleep in
         blocking mode), and tries again; neither an Airflow retry nor a worker slot is spent.
-
-        :param waiting_since: when the first refused create of this wait was made.
-        :param tries: refused creates in this wait so far.
         """
         while True:
             try:
@@ -236,21 +219,22 @@ class SageMakerTrainingOperator(BaseOperator):
                 refusal = quota_refusal(exc)
                 if refusal is None:
                     raise self._submit_failure(exc) from None
-            waiting_since = waiting_since or time.time()
-            tries, cleared = tries + 1, False
-            delay = self._capacity.room_wait(
-                config["TrainingJobName"], refusal, waiting_since, tries, self.log
-            )
+            cleared = False
+            state = self._state(context).refused(time.time())
+            self._save(context, state)
+            delay = self._capacity.room_wait(config["TrainingJobName"], refusal, state, self.log)
             if self.deferrable:
                 self.defer(
                     trigger=SageMakerQuotaWaitTrigger(
                         config["TrainingJobName"], time.time() + delay
                     ),
                     method_name="execute_after_quota_wait",
-                    kwargs={"waiting_since": waiting_since, "tries": tries},
                     timeout=timedelta(seconds=delay) + QUOTA_WAIT_GRACE,
                 )
             time.sleep(delay)
+        state = self._state(context)
+        if state.since is not None:
+            self._save(context, state.created())
         self._job_name = job_name
         context["ti"].xcom_push(key="training_job_name", value=job_name)
         if not self.wait_for_completion:
@@ -411,11 +395,11 @@ class SageMakerTrainingOperator(BaseOperator):
             result = self._result(context, job_name)
             self.log.info("%s", summary_line(result["Training"]))
             return result
-        attempts = self._attempts(context)
+        state = self._state(context)
         if event["status"] in (FAILED, STOPPED) and self._capacity.resubmits(
-            event, attempts, self.log
+            event, state.attempts, self.log
         ):
-            context["ti"].xcom_push(key=ATTEMPTS_KEY, value=[*attempts, attempt_record(event)])
+            self._save(context, state.resubmitted(event))
             return self._launch(context)
         message = event["message"]
         if event["status"] == TIMEOUT:
@@ -433,19 +417,17 @@ class SageMakerTrainingOperator(BaseOperator):
         with the earlier attempts that ended for want of capacity (when there were any)."""
         result = training_result(self.hook.describe(job_name), self.log)
         self._training = result["Training"]
-        if attempts := self._attempts(context):
-            result["Attempts"] = attempts
+        if attempts := self._state(context).attempts:
+            result["Attempts"] = list(attempts)
         return result
 
-    def _attempts(self, context: Context) -> list[dict[str, Any]]:
-        """This try's earlier jobs that ended for want of capacity, oldest first.
-
-        They live in XCom rather than in the deferral's kwargs, which ``dag.test()`` drops:
-        there, resubmissions would never run out.
-        """
+    def _state(self, context: Context) -> CapacityState:
         ti = context["ti"]
-        pulled = ti.xcom_pull(task_ids=self.task_id, key=ATTEMPTS_KEY, map_indexes=ti.map_index)
-        return list(pulled or [])
+        pulled = ti.xcom_pull(task_ids=self.task_id, key=CAPACITY_KEY, map_indexes=ti.map_index)
+        return CapacityState.from_json(pulled)
+
+    def _save(self, context: Context, state: CapacityState) -> None:
+        context["ti"].xcom_push(key=CAPACITY_KEY, value=state.to_json())
 
     def _budget_text(self) -> str:
         """The budget this task used, as the timeout message names it."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from typing import Any
 
@@ -31,6 +33,24 @@ def run_gpu_dag(name: str, **operator_kwargs: Any) -> Any:
     return ti
 
 
+def sagemaker(simulator: SageMakerSimulator) -> Any:
+    return boto3.client(
+        "sagemaker",
+        endpoint_url=simulator.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def hold(simulator: SageMakerSimulator) -> str:
+    """Start a job of one GPU instance from outside the task (a rule sets how long); return
+    its name."""
+    name = f"it-hold-{uuid.uuid4().hex[:8]}"
+    sagemaker(simulator).create_training_job(**gpu_request(name))
+    return name
+
+
 def new_name() -> str:
     return f"it-cap-{uuid.uuid4().hex[:8]}"
 
@@ -39,25 +59,44 @@ def test_a_full_quota_is_waited_out_in_the_same_try(
     sim: SimulatorClient, simulator: SageMakerSimulator
 ) -> None:
     sim.set_quotas({GPU: 1})
-    # Long enough to outlast dag.test()'s start, which takes seconds.
-    sim.add_rule("it-hold-", duration=10)
+    sim.add_rule("it-hold-", duration=600)
     sim.add_rule("it-cap-", duration=1)
-    client = boto3.client(
-        "sagemaker",
-        endpoint_url=simulator.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.create_training_job(**gpu_request(f"it-hold-{uuid.uuid4().hex[:8]}"))
-    name = new_name()
-    ti = run_gpu_dag(name)
+    holder = hold(simulator)
+    # Room appears only once the task has been refused: it must have waited for it.
+    freer = threading.Thread(target=stop_when_refused, args=(sim, simulator, holder))
+    freer.start()
+    try:
+        ti = run_gpu_dag(name := new_name())
+    finally:
+        freer.join()
     assert ti.state == "success" and ti.try_number == 1
     quotas = sim.quotas()
-    assert quotas["refused"][GPU] >= 1, "the create was never refused: nothing was waited for"
+    assert quotas["refused"][GPU] >= 1
     assert quotas["peak_in_use"][GPU] == 1
     assert [j["name"] for j in sim.jobs(name)] == [name]
     assert xcom(ti)["Training"]["TrainingJobStatus"] == "Completed"
+
+
+def stop_when_refused(sim: SimulatorClient, simulator: SageMakerSimulator, holder: str) -> None:
+    deadline = time.monotonic() + 120
+    while not sim.quotas()["refused"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    sagemaker(simulator).stop_training_job(TrainingJobName=holder)
+
+
+def test_the_wait_for_room_ends_at_capacity_timeout(
+    sim: SimulatorClient, simulator: SageMakerSimulator
+) -> None:
+    sim.set_quotas({GPU: 1})
+    sim.add_rule("it-hold-", duration=120)
+    hold(simulator)
+    name = new_name()
+    started = time.monotonic()
+    ti = run_gpu_dag(name, capacity_timeout=12, retries=2)
+    assert ti.state == "failed" and ti.try_number == 1
+    assert time.monotonic() - started < 60
+    assert sim.jobs(name) == []
+    assert sim.quotas()["refused"][GPU] >= 2
 
 
 def test_a_request_over_the_quota_fails_at_once_without_a_job(sim: SimulatorClient) -> None:

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    TaskDeferralTimeout,
+    TaskDeferred,
+)
 from botocore.exceptions import ClientError
 
 from sagemaker_async.capacity import (
     BACKOFF_CAP_FACTOR,
     DEFAULT_CAPACITY_REASONS,
     MIN_QUOTA_WAIT,
+    CapacityState,
     capacity_failure,
     next_try_in,
     quota_refusal,
 )
-from sagemaker_async.operators import ATTEMPTS_KEY, SageMakerTrainingOperator
+from sagemaker_async.operators import CAPACITY_KEY, SageMakerTrainingOperator
 from sagemaker_async.testing.quotas import quota_exceeded
 from sagemaker_async.triggers import SageMakerQuotaWaitTrigger
 from tests.unit.fakes import OURS, FakeSageMaker, FakeTI, client_error
@@ -145,6 +152,17 @@ def test_bad_capacity_arguments_fail_at_parse_time(kwargs: dict[str, Any], param
 # Waiting for room under a quota.
 
 
+def waiting(since: float, tries: int) -> FakeTI:
+    """A task instance whose quota wait began at ``since`` and was refused ``tries`` times."""
+    return FakeTI(xcom={CAPACITY_KEY: {"attempts": [], "since": since, "tries": tries}})
+
+
+def resume_after_wait(op: SageMakerTrainingOperator, ti: FakeTI) -> Any:
+    """Resume as Airflow does when the quota wait's trigger fires."""
+    event = {"status": "retry", "job_name": "job", "message": "again"}
+    return op.resume_execution("execute_after_quota_wait", {"event": event}, {"ti": ti})  # type: ignore[arg-type]
+
+
 def quota_wait(op: SageMakerTrainingOperator, ti: FakeTI) -> TaskDeferred:
     with pytest.raises(TaskDeferred) as deferred:
         run(op, ti)
@@ -162,14 +180,16 @@ def test_a_refused_create_waits_deferred_and_creates_nothing() -> None:
     assert isinstance(trigger, SageMakerQuotaWaitTrigger)
     assert before + 15 <= trigger.until <= time.time() + 30
     assert deferred.method_name == "execute_after_quota_wait"
-    assert deferred.kwargs is not None and deferred.kwargs["tries"] == 1
+    assert ti.xcom[CAPACITY_KEY]["tries"] == 1
+    assert before <= ti.xcom[CAPACITY_KEY]["since"] <= time.time()
     _, kwargs = trigger.serialize()
     assert set(kwargs) == {"job_name", "until"}  # the request never travels with the trigger
     assert fake.jobs == {} and "training_job_name" not in ti.xcom
     # Room appeared: the resumed task creates the job in the same try.
-    op.execute_after_quota_wait({"ti": ti}, {"status": "retry"}, **deferred.kwargs)  # type: ignore[arg-type]
+    resume_after_wait(op, ti)
     assert created_names(fake) == ["job", "job"]
     assert ti.xcom["training_job_name"] == "job" and ti.try_number == 1
+    assert ti.xcom[CAPACITY_KEY] == {"attempts": [], "since": None, "tries": 0}
 
 
 def test_each_refusal_waits_longer_and_logs_how_long_it_has_waited(
@@ -179,15 +199,13 @@ def test_each_refusal_waits_longer_and_logs_how_long_it_has_waited(
     fake.create_errors.extend([refused(), refused()])
     op = make_operator(fake, check_interval=30)
     ti = FakeTI()
-    first = quota_wait(op, ti)
-    assert first.kwargs is not None
-    waited_since = first.kwargs["waiting_since"] - 100
+    quota_wait(op, ti)
+    ti.xcom[CAPACITY_KEY]["since"] -= 100  # the first try was 100 s ago
+    waited_since = ti.xcom[CAPACITY_KEY]["since"]
     with pytest.raises(TaskDeferred) as second:
-        op.execute_after_quota_wait(  # type: ignore[arg-type]
-            {"ti": ti}, {"status": "retry"}, waited_since, first.kwargs["tries"]
-        )
-    assert second.value.kwargs is not None and second.value.kwargs["tries"] == 2
-    assert second.value.kwargs["waiting_since"] == waited_since
+        resume_after_wait(op, ti)
+    assert ti.xcom[CAPACITY_KEY]["tries"] == 2
+    assert ti.xcom[CAPACITY_KEY]["since"] == waited_since
     assert 30 <= second.value.trigger.until - time.time() <= 60  # type: ignore[attr-defined]
     log = capsys.readouterr().out
     assert "waiting for room without holding a worker slot" in log
@@ -207,9 +225,7 @@ def test_the_wait_ends_at_capacity_timeout_without_a_retry() -> None:
     fake.create_errors.append(refused())
     op = make_operator(fake, capacity_timeout=600)
     with pytest.raises(AirflowFailException, match=r"No room .* \(capacity_timeout=600s\)"):
-        op.execute_after_quota_wait(  # type: ignore[arg-type]
-            {"ti": FakeTI()}, {"status": "retry"}, time.time() - 601, 5
-        )
+        resume_after_wait(op, waiting(time.time() - 601, 5))
     assert fake.jobs == {}
 
 
@@ -218,9 +234,7 @@ def test_the_last_try_comes_no_later_than_capacity_timeout() -> None:
     fake.create_errors.append(refused())
     op = make_operator(fake, capacity_timeout=600, check_interval=300)
     with pytest.raises(TaskDeferred) as deferred:
-        op.execute_after_quota_wait(  # type: ignore[arg-type]
-            {"ti": FakeTI()}, {"status": "retry"}, time.time() - 590, 5
-        )
+        resume_after_wait(op, waiting(time.time() - 590, 5))
     assert deferred.value.trigger.until <= time.time() + 10  # type: ignore[attr-defined]
 
 
@@ -285,7 +299,7 @@ def test_a_capacity_failure_is_resubmitted_under_the_next_name() -> None:
     assert created_names(fake) == ["job-1"]
     assert deferred.value.trigger.job_name == "job-1"  # type: ignore[attr-defined]
     assert ti.xcom["training_job_name"] == "job-1"
-    attempts = ti.xcom[ATTEMPTS_KEY]
+    attempts = ti.xcom[CAPACITY_KEY]["attempts"]
     assert attempts == [
         {
             "TrainingJobName": "job",
@@ -325,7 +339,8 @@ def test_an_algorithm_error_is_not_resubmitted() -> None:
 def test_resubmits_stop_at_capacity_retries(capsys: pytest.CaptureFixture[str]) -> None:
     fake = FakeSageMaker()
     op = make_operator(fake, wait_for_completion=True, print_log=False, capacity_retries=1)
-    ti = FakeTI(xcom={ATTEMPTS_KEY: [{"TrainingJobName": "job", "FailureReason": CAPACITY}]})
+    earlier = [{"TrainingJobName": "job", "FailureReason": CAPACITY}]
+    ti = FakeTI(xcom={CAPACITY_KEY: {"attempts": earlier, "since": None, "tries": 0}})
     with pytest.raises(AirflowException, match="CapacityError"):
         resume(op, ti, ended("Failed", CAPACITY, job="job-1"))
     assert created_names(fake) == []
@@ -341,9 +356,40 @@ def test_a_resubmit_refused_for_quota_waits_and_keeps_the_attempts() -> None:
     with pytest.raises(TaskDeferred) as deferred:
         resume(op, ti, ended("Failed", CAPACITY))
     assert isinstance(deferred.value.trigger, SageMakerQuotaWaitTrigger)
-    assert [a["TrainingJobName"] for a in ti.xcom[ATTEMPTS_KEY]] == ["job"]
+    assert [a["TrainingJobName"] for a in ti.xcom[CAPACITY_KEY]["attempts"]] == ["job"]
     # Room appears: the resubmitted job is created and waited for, in the same try.
     with pytest.raises(TaskDeferred) as waiting:
-        op.execute_after_quota_wait({"ti": ti}, {"status": "retry"}, time.time(), 1)  # type: ignore[arg-type]
+        resume_after_wait(op, ti)
     assert waiting.value.trigger.job_name == "job-1"  # type: ignore[attr-defined]
     assert created_names(fake) == ["job-1", "job-1"]
+
+
+def test_a_retry_after_a_worker_crash_reattaches_to_the_resubmitted_job() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Failed", OURS)
+    fake.add_job("job-1", "InProgress", OURS)
+    _, ti = run(make_operator(fake, retries=1), FakeTI(try_number=2, max_tries=1))
+    assert created_names(fake) == []
+    assert ti.xcom["training_job_name"] == "job-1"
+
+
+def test_a_deferral_timeout_after_a_resubmit_stops_the_current_job() -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Failed", OURS)
+    fake.add_job("job-1", "InProgress", OURS)
+    ti = FakeTI(xcom={"training_job_name": "job-1"})
+    with pytest.raises(TaskDeferralTimeout):
+        make_operator(fake, max_attempts=3).resume_execution(  # type: ignore[arg-type]
+            "__fail__", {"error": "Trigger timeout"}, {"ti": ti}
+        )
+    assert [r for o, r in fake.calls if o == "stop_training_job"] == [{"TrainingJobName": "job-1"}]
+
+
+def test_the_state_survives_its_json_round_trip() -> None:
+    state = CapacityState().refused(100.0).refused(200.0).resubmitted(ended("Failed", CAPACITY))
+    assert state.since is None and state.tries == 0  # a resubmission starts no wait
+    assert CapacityState.from_json(json.loads(json.dumps(state.to_json()))) == state
+    waiting = CapacityState().refused(100.0).refused(200.0)
+    assert (waiting.since, waiting.tries) == (100.0, 2)
+    assert waiting.created() == CapacityState()
+    assert CapacityState.from_json(None) == CapacityState()
