@@ -200,13 +200,18 @@ class SageMakerTrainingOperator(BaseOperator):
         self, context: Context, event: dict[str, Any] | None = None
     ) -> dict[str, Any] | None:
         """Resume after waiting for room under a quota: try the create again."""
-        return self._launch(context)
+        return self._launch(context, waited=True)
 
-    def _launch(self, context: Context, *, cleared: bool = False) -> dict[str, Any] | None:
+    def _launch(
+        self, context: Context, *, cleared: bool = False, waited: bool = False
+    ) -> dict[str, Any] | None:
         """Submit the job (or find this task's running one) and wait for it.
 
         A create refused for an instance quota waits for room, deferred (or asleep in
         blocking mode), and tries again; neither an Airflow retry nor a worker slot is spent.
+
+        :param cleared: the try follows a user's clear (see :meth:`_submit`).
+        :param waited: a quota wait went before, whose state is to be closed.
         """
         while True:
             try:
@@ -219,7 +224,7 @@ class SageMakerTrainingOperator(BaseOperator):
                 refusal = quota_refusal(exc)
                 if refusal is None:
                     raise self._submit_failure(exc) from None
-            cleared = False
+            cleared, waited = False, True
             state = self._state(context).refused(time.time())
             self._save(context, state)
             delay = self._capacity.room_wait(config["TrainingJobName"], refusal, state, self.log)
@@ -232,9 +237,8 @@ class SageMakerTrainingOperator(BaseOperator):
                     timeout=timedelta(seconds=delay) + QUOTA_WAIT_GRACE,
                 )
             time.sleep(delay)
-        state = self._state(context)
-        if state.since is not None:
-            self._save(context, state.created())
+        if waited:
+            self._save(context, self._state(context).created())
         self._job_name = job_name
         context["ti"].xcom_push(key="training_job_name", value=job_name)
         if not self.wait_for_completion:
