@@ -176,7 +176,7 @@ def describe(job: TrainingJob, now: float) -> dict[str, Any]:
         "TrainingJobArn": job.arn,
         "TrainingJobStatus": status,
         "SecondaryStatus": reached[-1].status,
-        "SecondaryStatusTransitions": _transitions_json(reached, status in TERMINAL),
+        "SecondaryStatusTransitions": _transitions_json(reached, status in TERMINAL, now),
         "CreationTime": job.created_at,
         "LastModifiedTime": reached[-1].start,
     }
@@ -207,13 +207,17 @@ def summary(job: TrainingJob, now: float) -> dict[str, Any]:
     return item
 
 
-def _transitions_json(reached: list[Transition], finished: bool) -> list[dict[str, Any]]:
+def _transitions_json(
+    reached: list[Transition], finished: bool, now: float
+) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for index, step in enumerate(reached):
+        # A status that is over keeps the message it had when the job left it.
+        left = reached[index + 1].start if index + 1 < len(reached) else now
         item: dict[str, Any] = {
             "Status": step.status,
             "StartTime": step.start,
-            "StatusMessage": step.message,
+            "StatusMessage": step.message_at(min(now, left)),
         }
         if index + 1 < len(reached):
             item["EndTime"] = reached[index + 1].start

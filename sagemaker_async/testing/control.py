@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from sagemaker_async.testing.faults import FaultSettings
+    from sagemaker_async.testing.logpages import LogOptions
 
 CONTROL_PATH = "/_simulator"
 # The simulator is a local test server: an HTTP(S)_PROXY from the environment must not catch it.
@@ -101,11 +102,14 @@ class SimulatorClient:
     def reset(self) -> None:
         """Forget all jobs (a seeded history too), rules, faults, rate limits, quotas,
         capacity failures, call counters and assumed roles; restore the default listing
-        settings."""
+        and log settings."""
         self._request("POST", "reset", {})
 
     def set_faults(self, **config: Unpack[FaultSettings]) -> None:
-        """Replace the fault configuration of SageMaker calls (the control API is never faulted).
+        """Replace the fault configuration of SageMaker calls, and of the CloudWatch Logs and
+        STS operations ``operations`` names (the control API is never faulted). Faults of
+        Logs and STS calls are answered in their protocol (STS: ``Throttling`` for a
+        throttle).
 
         :param throttle_fraction: share of calls answered 400 ``ThrottlingException``.
         :param error_fraction: share of calls answered 500 ``InternalFailure`` or 503
@@ -115,7 +119,9 @@ class SimulatorClient:
         :param latency: seconds added before every matching call is answered.
         :param drop_fraction: share of calls whose connection is closed without an answer.
         :param down_for: seconds from now during which every matching call gets 503.
-        :param operations: only fault these operations (default: every SageMaker operation).
+        :param operations: only fault these operations (default: every SageMaker operation);
+            may name ``FilterLogEvents``, ``DescribeLogStreams``, ``GetLogEvents``,
+            ``AssumeRole`` and ``GetCallerIdentity``, which are faulted only when named.
         :param create_then_fail: a faulted ``CreateTrainingJob`` creates the job, then
             answers 500 (an ambiguous create); otherwise faulted calls have no effect.
         :param seed: seed of the random choices, for a reproducible pattern.
@@ -123,7 +129,7 @@ class SimulatorClient:
         self._request("POST", "faults", dict(config))
 
     def clear_faults(self) -> None:
-        """Answer every SageMaker call normally again (the fault counters are kept)."""
+        """Answer every call normally again (the fault counters are kept)."""
         self._request("POST", "faults", {})
 
     def faults(self) -> dict[str, Any]:
@@ -137,7 +143,15 @@ class SimulatorClient:
     def set_credential_lifetime(self, seconds: float | None) -> None:
         """Make later STS ``AssumeRole`` answers expire ``seconds`` from now (``None``: moto's
         lifetime, the ``DurationSeconds`` asked for). Real STS issues at least 15 minutes;
-        a few seconds let a test see credentials refreshed during one wait."""
+        a few seconds let a test see credentials refreshed during one wait.
+
+        Whatever their lifetime, a SageMaker, CloudWatch Logs or STS request signed with a
+        session token past its ``Expiration`` is answered 400 ``ExpiredTokenException``
+        (STS: ``ExpiredToken``), "The security token included in the request is expired",
+        as AWS answers it; requests without a session token are always accepted.
+
+        :param seconds: the lifetime of the credentials (> 0), or ``None``.
+        """
         self._request("POST", "sts", {"credential_lifetime": seconds})
 
     def assumed_roles(self) -> list[dict[str, Any]]:
@@ -167,11 +181,12 @@ class SimulatorClient:
     def set_rate_limits(self, limits: dict[str, float | dict[str, float]]) -> None:
         """Replace the account's per-operation rate limits (``{}`` removes them all).
 
-        A call over its operation's limit is answered 400 ``ThrottlingException`` ("Rate
-        exceeded") and has no effect; it counts as received, not served. Each limit is a
-        token bucket, full when set. For now only SageMaker operations are limited;
-        CloudWatch Logs (``FilterLogEvents``, ``DescribeLogStreams``, ``GetLogEvents``) and
-        STS (``AssumeRole``, ``GetCallerIdentity``) names are accepted for later use.
+        A call over its operation's limit is answered 400 and has no effect: SageMaker and
+        CloudWatch Logs (``FilterLogEvents``, ``DescribeLogStreams``, ``GetLogEvents``)
+        answer ``{"__type": "ThrottlingException", "message": "Rate exceeded"}``, STS
+        (``AssumeRole``, ``GetCallerIdentity``) its query-protocol error ``Throttling``
+        ("Rate exceeded"). A throttled SageMaker call counts as received, not served. Each
+        limit is a token bucket, full when set.
 
         :param limits: ``{operation: rate}`` or ``{operation: {"rate": r, "burst": b}}``:
             ``r`` calls a second (> 0), up to ``b`` at once (>= 1; default ``max(1, r)``).
@@ -182,6 +197,31 @@ class SimulatorClient:
         """``{"limits": {op: {"rate", "burst"}}, "allowed": {op: n}, "throttled": {op: n}}``,
         counted for limited operations since the limits were last set or reset."""
         return self._request("GET", "limits")
+
+    def set_logs(self, **settings: Unpack[LogOptions]) -> None:
+        """Replace the CloudWatch Logs settings (omitted ones take their defaults, which
+        change nothing: ``set_logs()`` restores them).
+
+        :param empty_pages: FilterLogEvents pages, as its API reference allows ("A returned
+            page might only be partially full, or even empty"): each pass (a request
+            without ``nextToken``) first gets this many empty pages with a ``nextToken``
+            (default 0).
+        :param page_events: at most this many events per FilterLogEvents page, fewer than
+            the request's ``limit`` (default ``None``: the ``limit``). With either paging
+            setting on, the page with the last events also carries a ``nextToken``, which
+            then gets an empty page without one; a pass still yields every event once, in
+            order.
+        :param late_lines: how many of each log stream's last lines arrive late (default 3).
+        :param late_lines_after: seconds after the job's final status (as DescribeTrainingJob
+            and ListTrainingJobs report it) that those lines are written, with their own
+            timestamps (default 0: with the status).
+        """
+        self._request("POST", "logs", dict(settings))
+
+    def log_settings(self) -> dict[str, Any]:
+        """``{"empty_pages", "page_events", "late_lines", "late_lines_after"}``: the
+        CloudWatch Logs settings now."""
+        return self._request("GET", "logs")
 
     def set_quotas(self, quotas: dict[str, int]) -> None:
         """Replace the account's instance quotas for training job usage (``{}`` removes them).

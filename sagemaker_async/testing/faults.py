@@ -1,7 +1,10 @@
-"""Injected faults: SageMaker calls that are throttled, fail, stall or lose their connection.
+"""Injected faults: AWS calls that are throttled, fail, stall or lose their connection.
 
 The simulator asks :meth:`FaultInjector.decide` about every SageMaker JSON-protocol call
-before it handles it; the control API (``/_simulator/...``) never comes through here.
+before it handles it, and about the CloudWatch Logs and STS calls the package makes (see
+:mod:`~sagemaker_async.testing.operations`); those are faulted only when the configuration's
+``operations`` names them, so settings without that filter fault SageMaker alone. The
+control API (``/_simulator/...``) never comes through here.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypedDict
+
+from sagemaker_async.testing.operations import known_operations
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -64,9 +68,15 @@ class FaultConfig:
     create_then_fail: bool = False
     seed: int | None = None
 
-    def applies_to(self, operation: str) -> bool:
-        """Whether calls of ``operation`` may be faulted (no filter: every operation)."""
-        return self.operations is None or operation in self.operations
+    def applies_to(self, operation: str, by_default: bool = True) -> bool:
+        """Whether calls of ``operation`` may be faulted.
+
+        :param by_default: whether it is faulted when there is no filter (SageMaker calls
+            are; CloudWatch Logs and STS calls only when the filter names them).
+        """
+        if self.operations is None:
+            return by_default
+        return operation in self.operations
 
     def to_json(self) -> dict[str, Any]:
         """The configuration in the shape ``POST /_simulator/faults`` accepts."""
@@ -150,9 +160,9 @@ def _operations(value: object) -> tuple[str, ...] | None:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise ValueError("operations must be a non-empty list of names (omit it for all)")
     # A misspelt name would silently fault nothing, and a test relying on it would pass vacuously.
-    unknown = sorted(set(value) - sagemaker_operations())
+    unknown = sorted(set(value) - known_operations())
     if unknown:
-        raise ValueError(f"not SageMaker operations: {unknown}")
+        raise ValueError(f"not SageMaker, CloudWatch Logs or STS operations: {unknown}")
     return tuple(value)
 
 
@@ -160,15 +170,6 @@ def _seed(value: object) -> int | None:
     if value is None or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     raise ValueError(f"seed must be an integer, not {value!r}")
-
-
-@lru_cache(maxsize=1)
-def sagemaker_operations() -> frozenset[str]:
-    """Every SageMaker operation name, from botocore's service model (loaded once, ~0.3 s)."""
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    return frozenset(str(name) for name in model.operation_names)
 
 
 @dataclass(frozen=True)
@@ -240,11 +241,14 @@ class FaultInjector:
                 "down_remaining": round(max(0.0, down_left), 3),
             }
 
-    def decide(self, operation: str) -> Decision:
-        """Choose the fate of one call of ``operation`` (and count it)."""
+    def decide(self, operation: str, by_default: bool = True) -> Decision:
+        """Choose the fate of one call of ``operation`` (and count it).
+
+        :param by_default: see :meth:`FaultConfig.applies_to`.
+        """
         with self._lock:
             config = self._config
-            if not config.applies_to(operation):
+            if not config.applies_to(operation, by_default):
                 return Decision()
             if config.latency > 0:
                 self._counters["delayed"] += 1

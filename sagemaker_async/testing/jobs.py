@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sagemaker_async.testing.index import CreationIndex, CreationKey
-from sagemaker_async.testing.lifecycle import Plan, Transition, timeline
+from sagemaker_async.testing.lifecycle import LimitStop, Plan, Transition, primary_status, timeline
+from sagemaker_async.testing.stopping import limit_stop
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_FAILURE_REASON = "AlgorithmError: simulated failure"
@@ -72,10 +73,13 @@ class TrainingJob:
     # False for a seeded history (it ended before the simulator ran) and for a job that
     # never got instances: no logs either way.
     writes_logs: bool = True
+    # The StoppingCondition limit that ends it before its planned outcome, if one does.
+    limit: LimitStop | None = None
 
     def timeline(self) -> list[Transition]:
         """Every secondary status the job will go through, including future ones."""
-        return timeline(self.plan, self.created_at, self.stop_requested_at, self.stop_delay)
+        stop, delay = self.stop_requested_at, self.stop_delay
+        return timeline(self.plan, self.created_at, stop, delay, self.limit)
 
     def transitions(self, now: float) -> list[Transition]:
         """The secondary statuses reached by ``now``."""
@@ -87,18 +91,15 @@ class TrainingJob:
 
     def status(self, now: float) -> str:
         """The current ``TrainingJobStatus``."""
-        if self.stop_requested_at is None:  # the common case, without building the timeline
+        if self.stop_requested_at is None and self.limit is None:  # without the timeline
             ended = now >= self.created_at + self.plan.duration
             return self.plan.outcome if ended else "InProgress"
-        secondary = self.secondary_status(now)
-        if secondary in TERMINAL or secondary == "Stopping":
-            return secondary
-        return "InProgress"
+        return primary_status(self.secondary_status(now)) or "InProgress"
 
     def end_time(self, now: float) -> float | None:
         """When the job reached its terminal status, or ``None`` while it has not."""
         last = self.transitions(now)[-1]
-        return last.start if last.status in TERMINAL else None
+        return last.start if primary_status(last.status) in TERMINAL else None
 
     def training_start(self, now: float) -> float | None:
         """When the instances were ready (the end of ``Starting``), if that happened."""
@@ -272,6 +273,7 @@ class JobStore:
                 stop_delay=self.stop_delay,
                 tags=tags,
                 writes_logs=plan.gets_instances,
+                limit=limit_stop(request, plan, now),
             )
             self._jobs[name] = job
             self._live[name] = job

@@ -1,13 +1,19 @@
 """Per-account request rate limits: one token bucket per operation, shared by all callers.
 
-AWS throttles API requests per account and Region and answers a request over the limit with
-``ThrottlingException`` (HTTP 400; SageMaker's message is "Rate exceeded"), without acting
-on it. SageMaker does not publish its per-operation rates, so they are set here; the model
-is the token bucket AWS documents for EC2 API request throttling (a bucket holds up to
-``burst`` tokens and refills at ``rate`` tokens a second; each request takes one).
+AWS throttles API requests per account and Region and answers a request over the limit
+without acting on it: SageMaker and CloudWatch Logs (JSON 1.1) with HTTP 400
+``{"__type": "ThrottlingException", "message": "Rate exceeded"}`` (CloudWatch Logs'
+model has a ``ThrottlingException`` shape, "The request was throttled because of quota
+limits"), STS (query protocol) with HTTP 400 ``Throttling`` / "Rate exceeded" (see
+:mod:`~sagemaker_async.testing.protocols`). SageMaker does not publish its per-operation
+rates, and CloudWatch Logs only some (DescribeLogStreams: "a limit of 25 transactions per
+second, after which transactions are throttled", its operation doc), so they are set here;
+the model is the token bucket AWS documents for EC2 API request throttling (a bucket holds
+up to ``burst`` tokens and refills at ``rate`` tokens a second; each request takes one).
 
-The simulator has a single account, so a limit is global. Limits may name CloudWatch Logs
-and STS operations too, but for now only SageMaker JSON-protocol calls are limited.
+The simulator has a single account, so a limit is global. Limits apply to SageMaker calls
+and to the CloudWatch Logs and STS operations the package calls
+(:mod:`~sagemaker_async.testing.operations`).
 """
 
 from __future__ import annotations
@@ -20,11 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sagemaker_async.testing.faults import sagemaker_operations
-
-#: Other services' operations a limit may name (a later change applies them).
-LOGS_OPERATIONS = frozenset({"FilterLogEvents", "DescribeLogStreams", "GetLogEvents"})
-STS_OPERATIONS = frozenset({"AssumeRole", "GetCallerIdentity"})
+from sagemaker_async.testing.operations import known_operations
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,7 @@ def parse_limits(body: object) -> dict[str, Limit]:
     """
     if not isinstance(body, Mapping):
         raise ValueError("the rate limits must be a JSON object")
-    allowed = sagemaker_operations() | LOGS_OPERATIONS | STS_OPERATIONS
-    unknown = sorted(set(body) - allowed)
+    unknown = sorted(set(body) - known_operations())
     if unknown:
         raise ValueError(f"not SageMaker, CloudWatch Logs or STS operations: {unknown}")
     return {str(operation): _limit(operation, value) for operation, value in body.items()}

@@ -55,6 +55,8 @@ class ControlApi:
             ("POST", "sts"): _setter(self._configure_sts, app.sts.view),
             ("GET", "listing"): lambda _: json_response(200, app.listing.view()),
             ("POST", "listing"): _setter(app.listing.configure, app.listing.view),
+            ("GET", "logs"): lambda _: json_response(200, app.log_settings.view()),
+            ("POST", "logs"): _setter(app.log_settings.configure, app.log_settings.view),
             ("GET", "limits"): lambda _: json_response(200, app.limits.view()),
             ("POST", "limits"): _setter(app.limits.configure, app.limits.view),
             ("POST", "history"): self._seed_history,

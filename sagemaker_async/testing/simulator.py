@@ -1,13 +1,16 @@
-"""The simulator server: moto's WSGI app behind a middleware that owns training jobs."""
+"""The simulator server: moto's WSGI app behind a middleware that owns training jobs.
+
+SageMaker calls are answered here; CloudWatch Logs and STS calls get AWS's checks (expired
+session tokens, faults the settings name, rate limits) in
+:mod:`~sagemaker_async.testing.services` before moto answers them; any other call goes
+straight to moto.
+"""
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -26,8 +29,20 @@ from sagemaker_async.testing.history import parse_history, seed_history
 from sagemaker_async.testing.jobs import JobStore, Rule, SageMakerError
 from sagemaker_async.testing.limits import RateLimiter
 from sagemaker_async.testing.listing import ListingSettings
+from sagemaker_async.testing.loglines import LOG_GROUP
 from sagemaker_async.testing.logs import JobLogs, LogTicker
+from sagemaker_async.testing.operations import SAGEMAKER
+from sagemaker_async.testing.protocols import (
+    DEFAULT_REGION,
+    aws_error,
+    json_answer,
+    json_labelled,
+    parse_json,
+    read_body,
+    region_of,
+)
 from sagemaker_async.testing.routes import ControlApi, ControlRequest
+from sagemaker_async.testing.services import LogsAndSts, expired_answer, identify
 from sagemaker_async.testing.sts import AssumeRoleDesk, signer
 
 if TYPE_CHECKING:
@@ -36,16 +51,15 @@ if TYPE_CHECKING:
 
     from sagemaker_async.testing.handler import QuietHandler
 from sagemaker_async.testing.faults import FaultSettings
+from sagemaker_async.testing.logpages import LogOptions
 
 CONTROL_PREFIX = "/_simulator/"
-DEFAULT_REGION = "us-east-1"
-_AWS_JSON = "application/x-amz-json-1.1"
 
 log = logging.getLogger(__name__)
 
 
 class SimulatorApp:
-    """WSGI middleware: control API, simulated training jobs, everything else to moto.
+    """WSGI middleware: control API, simulated training jobs, Logs and STS checks, moto.
 
     :param store: the job store.
     :param logs: the log writer.
@@ -61,6 +75,8 @@ class SimulatorApp:
         self.faults = FaultInjector()
         self.limits = RateLimiter()
         self.sts = AssumeRoleDesk(store.clock)
+        self.log_settings = logs.settings
+        self.others = LogsAndSts(self.faults, self.limits, self.sts, self.log_settings, backend)
         # Quotas and capacity failures: the store asks them, under its lock, on each create.
         self.capacity = Capacity(store.running)
         store.admission = self.capacity
@@ -70,25 +86,24 @@ class SimulatorApp:
         path = str(environ.get("PATH_INFO", ""))
         if path.startswith(CONTROL_PREFIX):
             return self._control_call(environ, path)(environ, start_response)
-        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
-        if target.startswith("SageMaker."):
-            return self._sagemaker(target.split(".", 1)[1], environ, start_response)
-        who = signer(environ)
-        if who is not None and who[2] == "sts":
-            request = self.sts.request_of(_read_body(environ))
-            if request is not None:
-                return self.sts.answer(request, self.backend, environ, start_response)
-        if target:
-            start_response = _json_protocol(start_response)
-        return self.backend(environ, start_response)
+        call = identify(environ)
+        if call is None:
+            if environ.get("HTTP_X_AMZ_TARGET"):
+                start_response = json_labelled(start_response)
+            return self.backend(environ, start_response)
+        if call.service == SAGEMAKER:
+            return self._sagemaker(call.operation, environ, start_response)
+        return self.others.answer(call, environ, start_response)
 
     def _sagemaker(
         self, operation: str, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        body = _parse_json(_read_body(environ))
+        body = parse_json(read_body(environ))
         job_name = job_name_in(body or {})
         who = signer(environ)
         self.store.count(operation, job_name, signer=None if who is None else who[0])
+        if self.sts.expired(environ):  # refused before anything else, as AWS authenticates first
+            return expired_answer(SAGEMAKER)(environ, start_response)
         # Decided before handling: a faulted call must have no effect (no job created).
         decision = self.faults.decide(operation)
         if decision.delay > 0:
@@ -122,93 +137,41 @@ class SimulatorApp:
         try:
             if body is None:
                 raise SageMakerError("SerializationException", "Request body is not a JSON object")
-            result = self.api.call(operation, body, _region(environ))
+            result = self.api.call(operation, body, region_of(environ))
         except SageMakerError as err:
             return aws_error(err.code, err.message, err.status)
         except Exception:
             log.exception("simulator failed on %s", operation)
             return aws_error("InternalFailure", "The simulator failed unexpectedly.", 500)
-        return Response(json.dumps(result), 200, _aws_headers(), content_type=_AWS_JSON)
+        return json_answer(result)
 
     def _control_call(self, environ: WSGIEnvironment, path: str) -> Response:
         method = str(environ.get("REQUEST_METHOD", "GET"))
         query = parse_qs(str(environ.get("QUERY_STRING", "")))
         request = ControlRequest(
-            body=_parse_json(_read_body(environ)),
+            body=parse_json(read_body(environ)),
             query={key: values[-1] for key, values in query.items()},
         )
         return self.control.answer(method, path[len(CONTROL_PREFIX) :].strip("/"), request)
 
     def reset(self) -> None:
         """Forget jobs, rules, faults, limits, quotas, capacity failures, counters and assumed
-        roles, restore the listing settings; delete the jobs' log streams."""
+        roles, restore the listing and log settings; delete the jobs' log streams."""
         self.faults.reset()
         self.limits.reset()
         self.capacity.reset()
         self.listing.reset()
+        self.log_settings.reset()
         self.sts.reset()
         # Store first: once a job is gone from the store its logs are no longer written.
         self.store.reset()
         self.logs.reset()
 
 
-def _json_protocol(start_response: StartResponse) -> StartResponse:
-    """AWS answers JSON-protocol calls (those with an ``X-Amz-Target``, such as CloudWatch
-    Logs') as ``application/x-amz-json-1.1``; moto labels some of them ``text/html``, which
-    a client that refuses HTML pages from a wrong endpoint rightly takes for one."""
-
-    def relabelled(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
-        headers = [
-            ("Content-Type", _AWS_JSON)
-            if key.lower() == "content-type" and value.lower().startswith("text/html")
-            else (key, value)
-            for key, value in headers
-        ]
-        return start_response(status, headers, *rest)
-
-    return relabelled
-
-
 def _fault_app(decision: Decision) -> WSGIApplication:
     if decision.answer is None:
         return drop_connection
     return aws_error(decision.answer.code, decision.answer.message, decision.answer.status)
-
-
-def aws_error(code: str, message: str, status: int = 400) -> Response:
-    """An error response botocore parses like a real AWS JSON-protocol error."""
-    headers = {**_aws_headers(), "x-amzn-ErrorType": code}
-    payload = json.dumps({"__type": code, "message": message})
-    return Response(payload, status, headers, content_type=_AWS_JSON)
-
-
-def _aws_headers() -> dict[str, str]:
-    return {"x-amzn-RequestId": str(uuid.uuid4())}
-
-
-def _read_body(environ: WSGIEnvironment) -> bytes:
-    """Read the request body and put it back, so moto can still read it on pass-through."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    body: bytes = environ["wsgi.input"].read(length) if length > 0 else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    return body
-
-
-def _parse_json(raw: bytes) -> dict[str, Any] | None:
-    try:
-        value = json.loads(raw or b"{}")
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _region(environ: WSGIEnvironment) -> str:
-    who = signer(environ)
-    return who[1] if who else DEFAULT_REGION
 
 
 class SageMakerSimulator:
@@ -332,6 +295,14 @@ class SageMakerSimulator:
         """Same as :meth:`SimulatorClient.set_listing`, without HTTP."""
         self.app.listing.configure({"time_filters": time_filters})
 
+    def set_logs(self, **settings: Unpack[LogOptions]) -> None:
+        """Same as :meth:`SimulatorClient.set_logs`, without HTTP."""
+        self.app.log_settings.configure(settings)
+
+    def log_settings(self) -> dict[str, Any]:
+        """Same as :meth:`SimulatorClient.log_settings`, without HTTP."""
+        return self.app.log_settings.view()
+
     def set_rate_limits(self, limits: dict[str, float | dict[str, float]]) -> None:
         """Same as :meth:`SimulatorClient.set_rate_limits`, without HTTP."""
         self.app.limits.configure(limits)
@@ -364,13 +335,17 @@ class SageMakerSimulator:
         return seed_history(self.store, parse_history({"count": count, **spec}, self.store.clock()))
 
     def log_lines(self, job_name: str) -> list[tuple[str, str]]:
-        """``(stream, message)`` of every line the job wrote so far, as CloudWatch serves them."""
+        """``(stream, message)`` of every line the job wrote so far, as CloudWatch serves them,
+        stream by stream (in stream name order), each stream's lines in order."""
         logs = aws_client("logs", self.endpoint_url)
-        group = "/aws/sagemaker/TrainingJobs"
-        streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{job_name}/")
+        pages = logs.get_paginator("describe_log_streams").paginate(
+            logGroupName=LOG_GROUP, logStreamNamePrefix=f"{job_name}/"
+        )
         lines = []
-        for stream in streams["logStreams"]:
+        for stream in (stream for page in pages for stream in page["logStreams"]):
             name = stream["logStreamName"]
-            page = logs.get_log_events(logGroupName=group, logStreamName=name, startFromHead=True)
+            page = logs.get_log_events(
+                logGroupName=LOG_GROUP, logStreamName=name, startFromHead=True
+            )
             lines += [(name, str(event["message"])) for event in page["events"]]
         return lines

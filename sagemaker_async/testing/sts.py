@@ -4,6 +4,13 @@ Tests of assumed roles need to see which credentials reached SageMaker, and cred
 expire within seconds to exercise their refresh. Real STS (and botocore's own parameter
 validation) refuses a ``DurationSeconds`` under 900 and moto takes any value, so the simulator
 can instead rewrite the ``Expiration`` of moto's answer to a few seconds ahead.
+
+Temporary credentials stop working at their ``Expiration`` ("The date on which the current
+credentials expire", the ``Credentials`` shape of botocore's STS model): AWS answers a request
+signed with an expired session token ``ExpiredTokenException`` (JSON protocols; ``ExpiredToken``
+in the query protocol), "The security token included in the request is expired". The desk
+remembers when each session token it handed out expires so the simulator can answer the same;
+requests without a session token (long-term keys) and tokens it never issued are accepted.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ if TYPE_CHECKING:
 _SIGNER = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/")
 _EXPIRATION = re.compile(rb"<Expiration>([^<]*)</Expiration>")
 _ACCESS_KEY = re.compile(rb"<AccessKeyId>([^<]*)</AccessKeyId>")
+_SESSION_TOKEN = re.compile(rb"<SessionToken>([^<]*)</SessionToken>")
+#: The message AWS sends with ``ExpiredTokenException`` / ``ExpiredToken``.
+EXPIRED_MESSAGE = "The security token included in the request is expired"
 #: ``AssumeRole`` form fields that are protocol, not request.
 _PROTOCOL_FIELDS = ("Action", "Version")
 
@@ -43,6 +53,7 @@ class AssumeRoleDesk:
         self._lock = threading.Lock()
         self._lifetime: float | None = None
         self._assumed: list[dict[str, Any]] = []
+        self._expiry: dict[str, float] = {}  # session token -> epoch seconds it expires at
 
     def configure(self, lifetime: float | None) -> None:
         """Seconds the credentials of later ``AssumeRole`` answers last; ``None``: moto's."""
@@ -66,6 +77,17 @@ class AssumeRoleDesk:
         with self._lock:
             self._lifetime = None
             self._assumed.clear()
+            self._expiry.clear()
+
+    def expired(self, environ: WSGIEnvironment) -> bool:
+        """Whether the request is signed with a session token this desk issued that has
+        expired; long-term keys (no token) and unknown tokens never are."""
+        token = str(environ.get("HTTP_X_AMZ_SECURITY_TOKEN", ""))
+        if not token:
+            return False
+        with self._lock:
+            expiry = self._expiry.get(token)
+        return expiry is not None and self.clock() >= expiry
 
     @staticmethod
     def request_of(body: bytes) -> dict[str, str] | None:
@@ -92,6 +114,7 @@ class AssumeRoleDesk:
                 stamp = expiry.strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
                 payload = _EXPIRATION.sub(b"<Expiration>" + stamp + b"</Expiration>", payload)
             self._record(request, environ, payload)
+            self._note_expiry(payload)
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         start_response(status, [*headers, ("Content-Length", str(len(payload)))])
         return [payload]
@@ -110,6 +133,19 @@ class AssumeRoleDesk:
                     "at": self.clock(),
                 }
             )
+
+    def _note_expiry(self, payload: bytes) -> None:
+        token, expiration = _SESSION_TOKEN.search(payload), _EXPIRATION.search(payload)
+        if token is None or expiration is None:
+            return
+        try:
+            expiry = datetime.fromisoformat(expiration.group(1).decode().replace("Z", "+00:00"))
+        except ValueError:
+            return  # an answer the desk cannot read: its token is simply never refused
+        if expiry.tzinfo is None:
+            expiry = expiry.replace(tzinfo=timezone.utc)
+        with self._lock:
+            self._expiry[token.group(1).decode()] = expiry.timestamp()
 
 
 def _call(app: WSGIApplication, environ: WSGIEnvironment) -> tuple[str, list[Any], bytes]:

@@ -207,9 +207,8 @@ def test_reset_clears_quotas_and_capacity_failures(sm: Any, sim: SimulatorClient
     assert sim.capacity_failures() == []
     sm.create_training_job(**request("after"))
     shown = sm.describe_training_job(TrainingJobName="after")
-    assert shown["SecondaryStatusTransitions"][0]["StatusMessage"] == (
-        "Preparing the instances for training"
-    )
+    # No capacity failure any more: the job starts with the first documented Starting message.
+    assert shown["SecondaryStatusTransitions"][0]["StatusMessage"] == "Starting the training job"
     wait_for(lambda: status(sm, "after") == "Completed")
 
 

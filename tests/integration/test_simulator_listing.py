@@ -215,16 +215,6 @@ def test_a_throttled_create_has_no_effect(sim: SimulatorClient, sm: Any) -> None
     assert sim.rate_limits() == {"limits": {}, "allowed": {}, "throttled": {}}
 
 
-def test_other_services_limits_are_accepted_but_not_applied_yet(
-    simulator: SageMakerSimulator, sim: SimulatorClient
-) -> None:
-    sim.set_rate_limits({"GetCallerIdentity": 1, "DescribeLogStreams": 1, "AssumeRole": 2})
-    sts = aws_client("sts", simulator.endpoint_url, config=NO_RETRIES)
-    for _ in range(3):
-        sts.get_caller_identity()
-    assert sim.rate_limits()["throttled"] == {}
-
-
 @pytest.mark.parametrize(
     ("limits", "named"),
     [
