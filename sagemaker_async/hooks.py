@@ -222,7 +222,8 @@ class SageMakerHook(BaseHook):
             return self._poll(watch, check_interval, follower if print_log else None)
         finally:
             if print_log:
-                self._show_logs(follower)  # what the job wrote since the last read
+                # What the job wrote since the last read, and what reached CloudWatch late.
+                asyncio.run(follower.finish(_Blocking(self.client), _Blocking(self.logs_client)))
 
     def _show_logs(self, follower: LogFollower) -> None:
         # The follower's logic is async (the trigger's); a private loop runs it with boto3.

@@ -3,16 +3,27 @@
 The logic is kept apart from any client so the trigger (aiobotocore) and the blocking wait
 (boto3) share it: :class:`LogTail` says which requests to make and turns their answers into
 lines. It keeps a cursor per stream (the timestamp of the last line shown from it), so a
-line that reaches one host's stream late, after newer lines of another, is still shown. The
-cursors are saved on the job as a tag, so a trigger rebuilt after a triggerer restart
-resumes where the last one stopped: at most the lines of one interval repeat, none is
-skipped.
+line that reaches one host's stream late, after newer lines of another, is still shown.
+
+- One ``FilterLogEvents`` read covers every stream of the job (``logStreamNamePrefix``
+  ``<job>/``: SageMaker writes one stream per instance), however many instances it has.
+- A read that runs out of its page budget goes on from its ``nextToken`` at the next
+  interval. The API may answer "partially full, or even empty" pages with a token
+  (``FilterLogEvents`` reference), and restarting the read would meet them again.
+- After the job's final status, the follower reads once more :data:`LATE_LINES_WAIT` later:
+  CloudWatch does not order a job's last lines before its status change.
+- The cursors are saved on the job as a tag, so a trigger rebuilt after a triggerer restart
+  resumes where the last one stopped. The tag is written when the first lines are shown,
+  then at most every :data:`CURSOR_SAVE_SECONDS`, and when the wait ends or is cancelled: a
+  killed triggerer repeats at most that much of the log, and skips none of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,6 +39,13 @@ MAX_PAGES = 5
 LATE_WINDOW_MS = 120_000
 #: SageMaker's limit on a tag value's length.
 TAG_VALUE_LIMIT = 256
+#: The cursor tag is written at most this often (seconds), apart from the first and last
+#: writes: each write is a SageMaker ``AddTags`` request, paced with the status polls.
+CURSOR_SAVE_SECONDS = 300.0
+#: How long after the job's final status the last read is made (seconds).
+LATE_LINES_WAIT = 3.0
+#: Bound on saving the cursor while the trigger is cancelled (seconds).
+SAVE_ON_CANCEL_TIMEOUT = 2.0
 
 
 class AsyncCaller(Protocol):
@@ -58,7 +76,8 @@ class LogTail:
     floor: int = 0
     _streams: dict[str, _StreamCursor] = field(default_factory=dict)
     _saved: dict[str, int] = field(default_factory=dict)  # stream key -> cursor, from the tag
-    _read_through: int = 0  # newest timestamp met in the current read
+    #: A read cut short by the page budget: its ``startTime`` and ``nextToken``.
+    pending: tuple[int, str] | None = None
 
     @classmethod
     def from_tags(cls, job_name: str, tags: list[dict[str, str]]) -> LogTail:
@@ -70,31 +89,25 @@ class LogTail:
         """Epoch ms of the last line shown from ``stream`` (at least :attr:`floor`)."""
         return max(self._stream(stream).stamp, self.floor)
 
-    def start(self, streams: Iterable[str]) -> int:
-        """Where the next read of ``streams`` begins: the oldest of their cursors."""
-        return min((self.cursor(s) for s in streams), default=self.floor)
+    def start(self, streams: Iterable[str] | None = None) -> int:
+        """Where the next read begins: the oldest cursor of ``streams`` (default: of every
+        stream met so far), or :attr:`floor`."""
+        names = self._streams if streams is None else streams
+        return min((self.cursor(s) for s in names), default=self.floor)
 
     def streams_request(self) -> dict[str, Any]:
         return {"logGroupName": LOG_GROUP, "logStreamNamePrefix": f"{self.job_name}/"}
 
-    @staticmethod
-    def stream_names(response: dict[str, Any]) -> list[str]:
-        return [s["logStreamName"] for s in response.get("logStreams", [])]
-
-    def events_request(
-        self, streams: list[str], start: int, token: str | None = None
-    ) -> dict[str, Any]:
-        """One FilterLogEvents page; every page of a read asks from the same ``start``."""
+    def events_request(self, start: int, token: str | None = None) -> dict[str, Any]:
+        """One FilterLogEvents page over every stream of the job; every page of a read asks
+        from the same ``start``."""
         request: dict[str, Any] = {
             "logGroupName": LOG_GROUP,
-            "logStreamNames": streams,
+            "logStreamNamePrefix": f"{self.job_name}/",
             "startTime": start,
-            "interleaved": True,
         }
         if token:
             request["nextToken"] = token
-        else:
-            self._read_through = 0  # a new read
         return request
 
     def absorb(self, response: dict[str, Any]) -> list[str]:
@@ -104,22 +117,12 @@ class LogTail:
         for event in events:
             stamp, event_id = int(event["timestamp"]), str(event["eventId"])
             stream = str(event.get("logStreamName", ""))
-            self._read_through = max(self._read_through, stamp)
             if self._advance(stream, stamp, event_id):
                 short = stream.removeprefix(f"{self.job_name}/")
                 lines.append(f"[{short}] {str(event.get('message', '')).rstrip()}")
         newest = max((c.stamp for c in self._streams.values()), default=0)
         self.floor = max(self.floor, newest - LATE_WINDOW_MS)
         return lines
-
-    def cut_short(self) -> None:
-        """A read ran out of pages: everything up to its last line was read, in every stream.
-
-        Raising the floor there keeps the next read from asking for the same pages again
-        (a late line older than that is then missed, as it would be past the late window).
-        """
-        if self._read_through:
-            self.floor = max(self.floor, self._read_through - 1)
 
     def cursor_tag(self) -> dict[str, str]:
         cursors = {name: self.cursor(name) for name in self._streams}
@@ -198,43 +201,79 @@ class LogFollower:
 
     :param job_name: the training job.
     :param emit: where lines go (the task log).
+    :param clock: monotonic seconds, for spacing the cursor writes.
     """
 
-    def __init__(self, job_name: str, emit: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        job_name: str,
+        emit: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.job_name = job_name
         self.emit = emit
+        self.clock = clock
         self.tail: LogTail | None = None
         self.arn: str | None = None
         self._saved: str | None = None  # the cursor tag's value on the job
+        self._saved_at: float | None = None  # when this follower last wrote it
         self._warned = False
 
     async def follow(self, sagemaker: AsyncCaller, logs: AsyncCaller, interval: float) -> None:
-        """Show new lines every ``interval`` seconds until cancelled."""
-        while True:
-            await self.once(sagemaker, logs)
-            await asyncio.sleep(interval)
+        """Show new lines every ``interval`` seconds until cancelled; a cancelled follower
+        saves its cursor (within :data:`SAVE_ON_CANCEL_TIMEOUT`) before it stops."""
+        try:
+            while True:
+                await self.once(sagemaker, logs)
+                await asyncio.sleep(interval)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                save = asyncio.ensure_future(self.save(sagemaker))
+                await asyncio.wait_for(asyncio.shield(save), SAVE_ON_CANCEL_TIMEOUT)
+            raise
 
-    async def once(self, sagemaker: AsyncCaller, logs: AsyncCaller) -> None:
+    async def finish(
+        self, sagemaker: AsyncCaller, logs: AsyncCaller, wait: float = LATE_LINES_WAIT
+    ) -> None:
+        """After the job's final status: show what it wrote since the last read, then, after
+        ``wait`` seconds, what reached CloudWatch after the status; save the cursor."""
+        await self.once(sagemaker, logs, save=False)
+        if self.tail is not None:
+            await asyncio.sleep(wait)
+            await self.once(sagemaker, logs, save=False)
+        with contextlib.suppress(Exception):
+            await self.save(sagemaker)
+
+    async def once(self, sagemaker: AsyncCaller, logs: AsyncCaller, save: bool = True) -> None:
         """Show what is new; does nothing until the status poll has told :attr:`arn`."""
         if self.arn is None:
             return
         try:
             tail = await self._tail(sagemaker)
-            streams = LogTail.stream_names(
-                await logs.call("describe_log_streams", **tail.streams_request())
-            )
-            if streams:
-                await self._read(logs, tail, streams)
-            tag = tail.cursor_tag()
-            if tag["Value"] != self._saved:
-                await sagemaker.call("add_tags", ResourceArn=self.arn, Tags=[tag])
-                self._saved = tag["Value"]
+            await self._read(logs, tail)
+            if save and self._due():
+                await self.save(sagemaker)
         except Exception as exc:  # best effort: nothing here may break the wait for the job
             if errors.error_code(exc) == "ResourceNotFoundException":
                 return  # no log group yet: the job has not written anything
             if not self._warned:
                 self._warned = True
                 self.emit(f"Could not read the logs of {self.job_name} (will keep trying): {exc}")
+
+    async def save(self, sagemaker: AsyncCaller) -> None:
+        """Write the cursor tag if it moved since it was last written."""
+        if self.tail is None or self.arn is None:
+            return
+        tag = self.tail.cursor_tag()
+        if tag["Value"] != self._saved:
+            await sagemaker.call("add_tags", ResourceArn=self.arn, Tags=[tag])
+            self._saved = tag["Value"]
+            self._saved_at = self.clock()
+
+    def _due(self) -> bool:
+        """Whether a periodic cursor write is due: the first one, then one per
+        :data:`CURSOR_SAVE_SECONDS`."""
+        return self._saved_at is None or self.clock() - self._saved_at >= CURSOR_SAVE_SECONDS
 
     async def _tail(self, sagemaker: AsyncCaller) -> LogTail:
         """The read position, resumed from the job's tag on first use."""
@@ -244,20 +283,20 @@ class LogFollower:
             self._saved = saved_cursor(tags) or str(self.tail.floor)
         return self.tail
 
-    async def _read(self, logs: AsyncCaller, tail: LogTail, streams: list[str]) -> None:
-        """Show the new lines of ``streams``, reading at most :data:`MAX_PAGES` pages."""
-        start, token = tail.start(streams), None
+    async def _read(self, logs: AsyncCaller, tail: LogTail) -> None:
+        """Show the new lines of every stream of the job, reading at most
+        :data:`MAX_PAGES` pages; a read cut short goes on from its token next time."""
+        start, token = tail.pending or (tail.start(), None)
+        tail.pending = None
         for _ in range(MAX_PAGES):
-            page = await logs.call(
-                "filter_log_events", **tail.events_request(streams, start, token)
-            )
+            page = await logs.call("filter_log_events", **tail.events_request(start, token))
             for line in tail.absorb(page):
                 self.emit(line)
             token = page.get("nextToken")
             if not token:
                 return
             await asyncio.sleep(0)  # a long page of lines must not hog the event loop
-        tail.cut_short()
+        tail.pending = (start, str(token))
 
 
 #: Streams read for :func:`recent_lines` at most (one ``GetLogEvents`` each): the job's

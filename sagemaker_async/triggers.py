@@ -178,7 +178,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
         finally:
             tailing.cancel()
             await asyncio.wait({tailing})  # unlike awaiting it, never swallows our own cancel
-        await follower.once(client, logs)  # what the job wrote since the last read
+        await follower.finish(client, logs)  # what the job wrote since the last read
         return event
 
     async def _wait(

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from sagemaker_async.logtail import (
+    CURSOR_SAVE_SECONDS,
     CURSOR_TAG,
     LATE_WINDOW_MS,
     LOG_GROUP,
@@ -50,12 +52,12 @@ def test_lines_already_shown_are_not_shown_again() -> None:
 def test_requests_follow_the_job_streams_from_the_cursor() -> None:
     tail = LogTail("job", floor=1234)
     assert tail.streams_request() == {"logGroupName": LOG_GROUP, "logStreamNamePrefix": "job/"}
-    request = tail.events_request(["job/algo-1-1"], tail.start([ONE]), token="t")
+    request = tail.events_request(tail.start(), token="t")
+    # Every stream of the job (one per instance), without listing them first.
     assert request == {
         "logGroupName": LOG_GROUP,
-        "logStreamNames": ["job/algo-1-1"],
+        "logStreamNamePrefix": "job/",
         "startTime": 1234,
-        "interleaved": True,
         "nextToken": "t",
     }
 
@@ -128,16 +130,24 @@ class FakeAws:
     """SageMaker and CloudWatch Logs calls a follower makes, answered from memory."""
 
     def __init__(
-        self, events: list[dict[str, Any]], fail: Exception | None = None, page_size: int = 100
+        self,
+        events: list[dict[str, Any]],
+        fail: Exception | None = None,
+        page_size: int = 100,
+        empty_pages: int = 0,
     ) -> None:
         self.events = events
         self.tags: list[dict[str, str]] = []
         self.fail = fail
         self.page_size = page_size
+        #: Empty pages with a token that each read begins with, as the API allows.
+        self.empty_pages = empty_pages
         self.calls: list[str] = []
+        self.requests: list[dict[str, Any]] = []
 
     async def call(self, operation: str, **kwargs: Any) -> Any:
         self.calls.append(operation)
+        self.requests.append(kwargs)
         if self.fail is not None and operation == "filter_log_events":
             raise self.fail
         if operation == "describe_training_job":
@@ -147,11 +157,14 @@ class FakeAws:
         if operation == "add_tags":
             self.tags = [t for t in self.tags if t["Key"] != CURSOR_TAG] + kwargs["Tags"]
             return {}
-        if operation == "describe_log_streams":
-            names = sorted({e["logStreamName"] for e in self.events} | {ONE})
-            return {"logStreams": [{"logStreamName": name} for name in names]}
         if operation == "filter_log_events":
-            return self.page(kwargs["startTime"], int(kwargs.get("nextToken", 0)))
+            assert kwargs["logStreamNamePrefix"] == "job/" and "logStreamNames" not in kwargs
+            token = kwargs.get("nextToken", f"e{self.empty_pages}")
+            if token.startswith("e"):
+                if int(token[1:]) > 0:
+                    return {"events": [], "nextToken": f"e{int(token[1:]) - 1}"}
+                token = "0"
+            return self.page(kwargs["startTime"], int(token))
         raise AssertionError(operation)
 
     def page(self, start: int, offset: int) -> dict[str, Any]:
@@ -277,3 +290,75 @@ def test_recent_lines_read_only_the_streams_written_last() -> None:
 
 def test_recent_lines_of_a_job_without_streams_are_none() -> None:
     assert recent_lines(FakeLogs(), "job", 20) == []
+
+
+@pytest.mark.asyncio
+async def test_empty_pages_with_a_token_never_stall_the_tail() -> None:
+    # Each read begins with more empty pages than one interval's budget.
+    aws = FakeAws([event(100, "a", "one"), event(200, "b", "two")], empty_pages=MAX_PAGES + 2)
+    shown: list[str] = []
+    reader = follower(shown)
+    await reader.once(aws, aws)
+    assert shown == [] and aws.calls.count("filter_log_events") == MAX_PAGES
+    await reader.once(aws, aws)  # goes on from the token, not from the first page again
+    assert shown == ["[algo-1-1] one", "[algo-1-1] two"]
+    assert aws.calls.count("filter_log_events") == MAX_PAGES + 3
+
+
+@pytest.mark.asyncio
+async def test_every_instance_stream_is_read_in_one_request() -> None:
+    streams = [f"job/algo-{n}-1" for n in range(1, 61)]  # more than a DescribeLogStreams page
+    aws = FakeAws([event(100 + n, f"e{n}", f"host {n}", s) for n, s in enumerate(streams)])
+    shown: list[str] = []
+    await follower(shown).once(aws, aws)
+    assert len(shown) == 60 and "describe_log_streams" not in aws.calls
+    assert aws.calls.count("filter_log_events") == 1
+
+
+@pytest.mark.asyncio
+async def test_lines_that_land_after_the_final_status_are_shown() -> None:
+    aws = FakeAws([event(100, "a", "one")])
+    shown: list[str] = []
+    reader = follower(shown)
+    await reader.once(aws, aws)
+
+    async def land_late() -> None:
+        await asyncio.sleep(0.05)  # after the final status, before the last read
+        aws.events.append(event(200, "z", "Traceback: the reason it failed"))
+
+    late = asyncio.ensure_future(land_late())
+    await reader.finish(aws, aws, wait=0.2)
+    await late
+    assert shown == ["[algo-1-1] one", "[algo-1-1] Traceback: the reason it failed"]
+    assert decode_cursor(aws.tags[0]["Value"])[0] == 200  # the last position is saved
+
+
+@pytest.mark.asyncio
+async def test_the_cursor_is_written_far_less_than_once_per_interval() -> None:
+    now = [0.0]
+    aws = FakeAws([])
+    reader = LogFollower("job", [].append, clock=lambda: now[0])
+    reader.arn = "arn:job"
+    for i in range(100):  # 100 intervals of 30 s, each with a new line
+        aws.events.append(event(1_000 + i, f"e{i}", f"line {i}"))
+        await reader.once(aws, aws)
+        now[0] += 30
+    writes = aws.calls.count("add_tags")
+    assert 1 <= writes <= 100 * 30 / CURSOR_SAVE_SECONDS + 1
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_follower_saves_its_cursor_first() -> None:
+    now = [0.0]
+    aws = FakeAws([event(100, "a", "one")])
+    reader = LogFollower("job", [].append, clock=lambda: now[0])
+    reader.arn = "arn:job"
+    await reader.once(aws, aws)  # the first write
+    aws.events.append(event(200, "b", "two"))
+    following = asyncio.ensure_future(reader.follow(aws, aws, interval=60))
+    await asyncio.sleep(0.05)
+    assert aws.calls.count("add_tags") == 1  # not due yet
+    following.cancel()  # a triggerer shutting down
+    with pytest.raises(asyncio.CancelledError):
+        await following
+    assert decode_cursor(aws.tags[0]["Value"])[0] == 200
