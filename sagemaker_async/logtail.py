@@ -44,6 +44,8 @@ TAG_VALUE_LIMIT = 256
 CURSOR_SAVE_SECONDS = 300.0
 #: How long after the job's final status the last read is made (seconds).
 LATE_LINES_WAIT = 3.0
+#: Page budgets a last read may use: a job's last lines must not wait for another interval.
+FINISH_READS = 10
 #: Bound on saving the cursor while the trigger is cancelled (seconds).
 SAVE_ON_CANCEL_TIMEOUT = 2.0
 
@@ -236,13 +238,20 @@ class LogFollower:
         self, sagemaker: AsyncCaller, logs: AsyncCaller, wait: float = LATE_LINES_WAIT
     ) -> None:
         """After the job's final status: show what it wrote since the last read, then, after
-        ``wait`` seconds, what reached CloudWatch after the status; save the cursor."""
-        await self.once(sagemaker, logs, save=False)
+        ``wait`` seconds, what reached CloudWatch after the status; save the cursor. Each
+        of the two reads goes on past the page budget, up to :data:`FINISH_READS` budgets."""
+        await self._drain(sagemaker, logs)
         if self.tail is not None:
             await asyncio.sleep(wait)
-            await self.once(sagemaker, logs, save=False)
+            await self._drain(sagemaker, logs)
         with contextlib.suppress(Exception):
             await self.save(sagemaker)
+
+    async def _drain(self, sagemaker: AsyncCaller, logs: AsyncCaller) -> None:
+        for _ in range(FINISH_READS):
+            await self.once(sagemaker, logs, save=False)
+            if self.tail is None or self.tail.pending is None:
+                return
 
     async def once(self, sagemaker: AsyncCaller, logs: AsyncCaller, save: bool = True) -> None:
         """Show what is new; does nothing until the status poll has told :attr:`arn`."""
