@@ -63,6 +63,18 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "0.5",
                         "default": "1",
                     },
+                    "logs_requests_per_second": {
+                        "description": (
+                            "Share of the account's CloudWatch Logs rate (FilterLogEvents: "
+                            "5 requests per second per account and region, not adjustable) "
+                            "that one triggerer's log tails spend, per connection and region. "
+                            "Halved while AWS throttles; status polls never wait for it."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "0.5",
+                        "default": "1",
+                    },
                 },
             }
         },

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 from sagemaker_async import credentials, errors
 from sagemaker_async.connection import AwsSettings, get_settings
 from sagemaker_async.events import JobWatch, status_line
-from sagemaker_async.logtail import LogFollower, recent_lines
+from sagemaker_async.logtail import LATE_LINES_WAIT, LogFollower, LogTail, recent_lines
 from sagemaker_async.naming import ExistingJob
 from sagemaker_async.ownership import is_owned
 
@@ -209,6 +209,16 @@ class SageMakerHook(BaseHook):
         self.log.info("Last %s log lines of training job %s:", len(recent), job_name)
         for line in recent:
             self.log.info("%s", line)
+
+    def finish_logs(self, job_name: str, hand_over: Mapping[str, Any]) -> None:
+        """Show the job's log lines the triggerer did not, from where it stopped, once the
+        lines that land after the final status are due; best effort (one warning)."""
+        follower = LogFollower(job_name, lambda line: self.log.info("%s", line))
+        state = hand_over.get("state")
+        follower.tail = LogTail.from_state(job_name, state) if state else LogTail(job_name)
+        due = float(hand_over.get("ended_at") or 0) + LATE_LINES_WAIT - time.time()
+        readers = (_Blocking(self.client), _Blocking(self.logs_client))
+        asyncio.run(follower.finish(*readers, wait=max(0.0, due), save=False))
 
     def wait(
         self, watch: JobWatch, check_interval: float, print_log: bool = False

@@ -1,4 +1,5 @@
-"""The share of the account's ``ListTrainingJobs`` rate that one triggerer spends.
+"""The shares of the account's ``ListTrainingJobs`` and CloudWatch Logs rates that one
+triggerer spends.
 
 Users report (AWS does not document it) that ``ListTrainingJobs`` is limited to about 2
 requests per second per account and region, not adjustable, and shared with every other
@@ -32,3 +33,22 @@ def configured_list_share() -> float:
         "sagemaker_async", "list_requests_per_second", fallback=DEFAULT_LIST_SHARE
     )
     return value if value > 0 else DEFAULT_LIST_SHARE
+
+
+#: Default CloudWatch Logs share, requests per second (``[sagemaker_async]
+#: logs_requests_per_second``): a fifth of the account's 5 ``FilterLogEvents`` per second
+#: (AWS's CloudWatch Logs quotas: not adjustable), which every other reader shares.
+DEFAULT_LOGS_SHARE = 1.0
+
+
+def logs_share_pacer() -> Pacer:
+    """A pacer at the configured CloudWatch Logs share, for the triggerer's log tails;
+    throttling halves it down to a tenth. Status polls use other clients and never wait
+    here."""
+    from airflow.sdk import conf
+
+    share = conf.getfloat(
+        "sagemaker_async", "logs_requests_per_second", fallback=DEFAULT_LOGS_SHARE
+    )
+    share = share if share > 0 else DEFAULT_LOGS_SHARE
+    return Pacer(share, floor=share * LIST_FLOOR_FRACTION)

@@ -44,6 +44,9 @@ TAG_VALUE_LIMIT = 256
 CURSOR_SAVE_SECONDS = 300.0
 #: How long after the job's final status the last read is made (seconds).
 LATE_LINES_WAIT = 3.0
+#: How long the triggerer reads at the end of a wait before it hands the rest of the log
+#: to the resumed task (seconds).
+HAND_OVER_SECONDS = 2.0
 #: Page budgets a last read may use: a job's last lines must not wait for another interval.
 FINISH_READS = 10
 #: Bound on saving the cursor while the trigger is cancelled (seconds).
@@ -86,6 +89,20 @@ class LogTail:
         """Resume from the cursor tag; an old single-number value is every stream's cursor."""
         base, offsets = decode_cursor(saved_cursor(tags) or "")
         return cls(job_name, base, _saved={key: base + off for key, off in offsets.items()})
+
+    def state(self) -> dict[str, Any]:
+        """Exactly what the tail has shown, as JSON, for another reader to go on from there
+        (unlike the cursor tag, it keeps the lines shown at each stream's last millisecond)."""
+        streams = {name: [c.stamp, sorted(c.seen)] for name, c in self._streams.items()}
+        return {"floor": self.floor, "streams": streams}
+
+    @classmethod
+    def from_state(cls, job_name: str, state: dict[str, Any]) -> LogTail:
+        """A tail that goes on from :meth:`state`."""
+        tail = cls(job_name, int(state.get("floor", 0)))
+        for name, (stamp, seen) in (state.get("streams") or {}).items():
+            tail._streams[name] = _StreamCursor(int(stamp), set(seen))
+        return tail
 
     def cursor(self, stream: str) -> int:
         """Epoch ms of the last line shown from ``stream`` (at least :attr:`floor`)."""
@@ -235,27 +252,50 @@ class LogFollower:
             raise
 
     async def finish(
-        self, sagemaker: AsyncCaller, logs: AsyncCaller, wait: float = LATE_LINES_WAIT
+        self,
+        sagemaker: AsyncCaller,
+        logs: AsyncCaller,
+        wait: float = LATE_LINES_WAIT,
+        save: bool = True,
     ) -> None:
         """After the job's final status: show what it wrote since the last read, then, after
-        ``wait`` seconds, what reached CloudWatch after the status; save the cursor. Each
-        of the two reads goes on past the page budget, up to :data:`FINISH_READS` budgets."""
-        await self._drain(sagemaker, logs)
+        ``wait`` seconds, what reached CloudWatch after the status; save the cursor (unless
+        ``save`` is false). Each of the two reads goes on past the page budget, up to
+        :data:`FINISH_READS` budgets."""
+        await self.catch_up(sagemaker, logs)
         if self.tail is not None:
             await asyncio.sleep(wait)
-            await self._drain(sagemaker, logs)
+            await self.catch_up(sagemaker, logs)
+        if save:
+            with contextlib.suppress(Exception):
+                await self.save(sagemaker)
+
+    async def hand_over(
+        self, sagemaker: AsyncCaller, logs: AsyncCaller, within: float = HAND_OVER_SECONDS
+    ) -> dict[str, Any]:
+        """In the triggerer, when the wait ends: show what can be read within ``within``
+        seconds, save the cursor, and return what the resumed task needs to show the rest
+        (``{"state", "ended_at"}``). The trigger's event is never held up for long by the
+        account's CloudWatch Logs share, nor by lines that land after the final status."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.catch_up(sagemaker, logs), within)
         with contextlib.suppress(Exception):
             await self.save(sagemaker)
+        state = self.tail.state() if self.tail is not None else None
+        return {"state": state, "ended_at": time.time()}
 
-    async def _drain(self, sagemaker: AsyncCaller, logs: AsyncCaller) -> None:
+    async def catch_up(self, sagemaker: AsyncCaller, logs: AsyncCaller) -> None:
+        """Show everything readable now, past the page budget (up to :data:`FINISH_READS`
+        budgets)."""
         for _ in range(FINISH_READS):
             await self.once(sagemaker, logs, save=False)
             if self.tail is None or self.tail.pending is None:
                 return
 
     async def once(self, sagemaker: AsyncCaller, logs: AsyncCaller, save: bool = True) -> None:
-        """Show what is new; does nothing until the status poll has told :attr:`arn`."""
-        if self.arn is None:
+        """Show what is new; does nothing until the status poll has told :attr:`arn` (or a
+        :attr:`tail` was handed over)."""
+        if self.arn is None and self.tail is None:
             return
         try:
             tail = await self._tail(sagemaker)

@@ -275,14 +275,18 @@ class SageMakerTrainingOperator(BaseOperator):
     ) -> dict[str, Any] | None:
         """Resume on the worker with the trigger's event.
 
-        With ``print_log``, the job's status and last log lines are repeated here first: the
-        triggerer's part of the task log does not reach every remote log store.
+        With ``print_log``, the job's log lines the triggerer did not show come first (those
+        that landed after the final status, or that the account's CloudWatch Logs share left
+        unread), then its status and last log lines are repeated: the triggerer's part of the
+        task log does not reach every remote log store.
         """
         if event is None:
             # The amazon provider's signature; Airflow passes an event unless a trigger broke.
             raise AirflowException("Resumed without a trigger event: the job's outcome is unknown")
         self._job_name = event["job_name"]
         if self.print_log:
+            if event.get("log_tail") is not None and event["status"] in (SUCCESS, FAILED, STOPPED):
+                self.hook.finish_logs(event["job_name"], event["log_tail"])
             self.hook.report_end(event["job_name"], LAST_LOG_LINES)
         return self._finish(context, event)
 

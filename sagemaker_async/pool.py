@@ -26,6 +26,7 @@ from botocore.utils import parse_timestamp
 
 from sagemaker_async import credentials, errors
 from sagemaker_async.connection import AwsSettings
+from sagemaker_async.listshare import logs_share_pacer
 from sagemaker_async.pacing import Pacer
 
 #: Concurrent HTTP connections per shared client, unless the botocore config says otherwise.
@@ -165,7 +166,9 @@ class ClientPool:
     async def _build(self, settings: AwsSettings, service: str) -> SharedClient:
         closer, client = await asyncio.to_thread(_build_client, settings, service)
         slots = asyncio.Semaphore(in_flight_cap(client.meta.config.max_pool_connections))
-        return SharedClient(client, Pacer(self.max_rps), asyncio.get_running_loop(), closer, slots)
+        # CloudWatch Logs has small account-wide limits of its own: a share, not the cap.
+        pacer = logs_share_pacer() if service == "logs" else Pacer(self.max_rps)
+        return SharedClient(client, pacer, asyncio.get_running_loop(), closer, slots)
 
 
 def in_flight_cap(max_pool_connections: object) -> int:

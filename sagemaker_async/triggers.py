@@ -178,8 +178,8 @@ class SageMakerTrainingTrigger(BaseTrigger):
         finally:
             tailing.cancel()
             await asyncio.wait({tailing})  # unlike awaiting it, never swallows our own cancel
-        await follower.finish(client, logs)  # what the job wrote since the last read
-        return event
+        # The resumed task shows what is left, late lines included (see LogFollower).
+        return {**event, "log_tail": await follower.hand_over(client, logs)}
 
     async def _wait(
         self,

@@ -169,6 +169,19 @@ class FakeLogs:
             ]
         }
 
+    def filter_log_events(self, **request: Any) -> dict[str, Any]:
+        """Every matching event from ``startTime`` in one page (event ids: stream and index)."""
+        self.calls.append(("filter_log_events", request))
+        prefix, start = request["logStreamNamePrefix"], request.get("startTime", 0)
+        events = [
+            {"timestamp": t, "message": m, "logStreamName": name, "eventId": f"{name}#{i}"}
+            for name, lines in self.streams.items()
+            if name.startswith(prefix)
+            for i, (t, m) in enumerate(lines)
+            if t >= start
+        ]
+        return {"events": sorted(events, key=lambda e: e["timestamp"])}
+
     def get_log_events(self, **request: Any) -> dict[str, Any]:
         self.calls.append(("get_log_events", request))
         events = self.streams[request["logStreamName"]]

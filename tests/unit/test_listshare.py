@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from sagemaker_async.listshare import DEFAULT_LIST_SHARE, configured_list_share, list_share_pacer
+from sagemaker_async.listshare import (
+    DEFAULT_LIST_SHARE,
+    DEFAULT_LOGS_SHARE,
+    configured_list_share,
+    list_share_pacer,
+    logs_share_pacer,
+)
 
 
 def test_the_share_defaults_to_one_request_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,3 +35,13 @@ def test_a_share_of_zero_or_less_falls_back_to_the_default(
 ) -> None:
     monkeypatch.setenv("AIRFLOW__SAGEMAKER_ASYNC__LIST_REQUESTS_PER_SECOND", "0")
     assert configured_list_share() == DEFAULT_LIST_SHARE
+
+
+def test_the_logs_share_is_well_under_the_account_limit_and_configurable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AIRFLOW__SAGEMAKER_ASYNC__LOGS_REQUESTS_PER_SECOND", raising=False)
+    assert logs_share_pacer().cap == DEFAULT_LOGS_SHARE < 5  # FilterLogEvents: 5/s per account
+    monkeypatch.setenv("AIRFLOW__SAGEMAKER_ASYNC__LOGS_REQUESTS_PER_SECOND", "2")
+    pacer = logs_share_pacer()
+    assert (pacer.cap, pacer.floor) == (2.0, pytest.approx(0.2))

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from typing import Any
 
 import pytest
@@ -362,3 +364,35 @@ async def test_a_cancelled_follower_saves_its_cursor_first() -> None:
     with pytest.raises(asyncio.CancelledError):
         await following
     assert decode_cursor(aws.tags[0]["Value"])[0] == 200
+
+
+def test_a_handed_over_state_goes_on_exactly_where_the_tail_stopped() -> None:
+    tail = LogTail("job")
+    tail.absorb(
+        {"events": [event(100, "a", "one"), event(200, "b", "two"), event(200, "x", "2b", TWO)]}
+    )
+    after = LogTail.from_state("job", json.loads(json.dumps(tail.state())))
+    again = {
+        "events": [event(200, "b", "two"), event(200, "c", "same ms"), event(200, "x", "2b", TWO)]
+    }
+    # Unlike the cursor tag, nothing at the last millisecond repeats.
+    assert after.absorb(again) == ["[algo-1-1] same ms"]
+
+
+@pytest.mark.asyncio
+async def test_the_hand_over_never_holds_the_event_up_for_long() -> None:
+    class SlowLogs(FakeAws):
+        async def call(self, operation: str, **kwargs: Any) -> Any:
+            if operation == "filter_log_events" and len(self.calls) > 3:
+                await asyncio.sleep(30)  # the account's Logs share is spent
+            return await super().call(operation, **kwargs)
+
+    aws = SlowLogs([event(100, "a", "one")])
+    shown: list[str] = []
+    reader = follower(shown)
+    await reader.once(aws, aws)
+    started = time.monotonic()
+    hand_over = await reader.hand_over(aws, aws, within=0.2)
+    assert time.monotonic() - started < 2
+    assert hand_over["state"]["streams"][ONE][0] == 100
+    assert abs(hand_over["ended_at"] - time.time()) < 5

@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import (
 )
 
 from sagemaker_async import errors
+from sagemaker_async.logtail import LogTail
 from sagemaker_async.operators import DEFERRAL_GRACE, SageMakerTrainingOperator
 from tests.unit.fakes import (
     OURS,
@@ -565,6 +566,28 @@ def test_resume_logs_the_final_status_and_the_last_log_lines(
     positions = [out.find(line) for line in expected]
     assert -1 not in positions and positions == sorted(positions)
     assert "host1 line 19" not in out and "not this job" not in out
+
+
+def test_resume_shows_the_lines_the_triggerer_left_exactly_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake = FakeSageMaker()
+    fake.add_job("job", "Completed", OURS)
+    op = make_operator(fake)
+    op.hook.logs_client = job_logs(5)
+    # The triggerer showed host 1 up to line 2 and host 2 up to line 1 (its event says so).
+    tail = LogTail("job")
+    tail.absorb(op.hook.logs_client.filter_log_events(logStreamNamePrefix="job/"))
+    shown = tail.state()
+    shown["streams"] = {"job/algo-1-1": [2000, ["job/algo-1-1#2"]], "job/algo-2-1": [1500, []]}
+    hand_over = {"state": shown, "ended_at": time.time() - 60}
+    op.execute_complete({"ti": FakeTI()}, {**event("success"), "log_tail": hand_over})
+    out = capsys.readouterr().out
+    rest = out[: out.find("Last ")]
+    expected = [f"[algo-1-1] host1 line {i}" for i in (3, 4)]
+    expected += [f"[algo-2-1] host2 line {i}" for i in (1, 2, 3, 4)]
+    assert all(rest.count(line) == 1 for line in expected), rest
+    assert "host1 line 2" not in rest and "host2 line 0" not in rest
 
 
 def test_unreadable_logs_on_resume_are_one_warning_and_never_fail_the_task(

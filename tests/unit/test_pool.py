@@ -12,6 +12,7 @@ from botocore.utils import parse_timestamp
 from sagemaker_async import errors
 from sagemaker_async import pool as pool_module
 from sagemaker_async.connection import AssumeRole, AwsSettings
+from sagemaker_async.listshare import DEFAULT_LOGS_SHARE
 from sagemaker_async.pacing import Pacer
 from sagemaker_async.pool import ClientKey, ClientPool, SharedClient, pool_for_running_loop
 from tests.unit.fakes import html_answer
@@ -107,6 +108,8 @@ async def test_different_services_get_different_clients() -> None:
     assert sagemaker is not logs
     assert sagemaker.client.meta.service_model.service_name == "sagemaker"
     assert logs.client.meta.service_model.service_name == "logs"
+    # Log tails spend the CloudWatch Logs share; status polls never wait behind them.
+    assert logs.pacer is not sagemaker.pacer and logs.pacer.cap == DEFAULT_LOGS_SHARE
     await pool.release(SETTINGS)
     await pool.release(SETTINGS, "logs")
 
