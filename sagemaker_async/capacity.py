@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from airflow.sdk.exceptions import AirflowFailException
+from botocore.exceptions import ClientError
 
 from sagemaker_async import errors
 
@@ -85,7 +86,9 @@ def quota_refusal(exc: BaseException) -> QuotaRefusal | None:
     """The refusal in a create's error, or ``None`` if it is another error."""
     if errors.error_code(exc) != QUOTA_ERROR:
         return None
-    message = str(exc.response.get("Error", {}).get("Message", ""))  # type: ignore[attr-defined]
+    if not isinstance(exc, ClientError):
+        return None
+    message = str(exc.response.get("Error", {}).get("Message", ""))
     found = _QUOTA_NUMBERS.search(message)
     if found is None:
         return QuotaRefusal(message)
@@ -242,7 +245,10 @@ class CapacityPolicy:
                 f"No room for training job {job_name} after waiting {waited:.0f}s "
                 f"(capacity_timeout={self.timeout}s): {refusal.message}"
             )
-        delay = min(next_try_in(tries, self.check_interval), self.timeout - waited)
+        # Near the end the wait shrinks to what is left, but never under MIN_QUOTA_WAIT.
+        delay = max(
+            min(next_try_in(tries, self.check_interval), self.timeout - waited), MIN_QUOTA_WAIT
+        )
         if tries == 1:
             log.warning(
                 "No room for training job %s under the account's instance quota (%s): "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
@@ -27,6 +28,8 @@ DEFAULT_RETRY_FOR = 600.0
 #: (up to 5 attempts with backoff) would stretch each of an unreachable endpoint's bounded
 #: attempts to seconds. A create is retried by the operator, after looking the name up.
 SINGLE_ATTEMPT = {"mode": "standard", "total_max_attempts": 1}
+#: Tries of each log request the worker makes (transient errors, throttling among them).
+BLOCKING_LOG_TRIES = 5
 #: How long the describes made while resuming or giving up retry transient errors (seconds):
 #: they only add detail or decide on a stop, so they must not hold the worker for minutes.
 RESUME_RETRY_FOR = 30.0
@@ -212,13 +215,16 @@ class SageMakerHook(BaseHook):
 
     def finish_logs(self, job_name: str, hand_over: Mapping[str, Any]) -> None:
         """Show the job's log lines the triggerer did not, from where it stopped, once the
-        lines that land after the final status are due; best effort (one warning)."""
-        follower = LogFollower(job_name, lambda line: self.log.info("%s", line))
-        state = hand_over.get("state")
-        follower.tail = LogTail.from_state(job_name, state) if state else LogTail(job_name)
-        due = float(hand_over.get("ended_at") or 0) + LATE_LINES_WAIT - time.time()
-        readers = (_Blocking(self.client), _Blocking(self.logs_client))
-        asyncio.run(follower.finish(*readers, wait=max(0.0, due), save=False))
+        lines that land after the final status are due; best effort (one warning): the job's
+        outcome never depends on its logs."""
+        try:
+            follower = LogFollower(job_name, lambda line: self.log.info("%s", line))
+            state = hand_over.get("state")
+            follower.tail = LogTail.from_state(job_name, state) if state else LogTail(job_name)
+            due = float(hand_over.get("ended_at") or 0) + LATE_LINES_WAIT - time.time()
+            asyncio.run(follower.finish(*self._readers(), wait=max(0.0, due), save=False))
+        except Exception as exc:
+            self.log.warning("Could not read the logs of training job %s: %s", job_name, exc)
 
     def wait(
         self, watch: JobWatch, check_interval: float, print_log: bool = False
@@ -232,12 +238,18 @@ class SageMakerHook(BaseHook):
             return self._poll(watch, check_interval, follower if print_log else None)
         finally:
             if print_log:
-                # What the job wrote since the last read, and what reached CloudWatch late.
-                asyncio.run(follower.finish(_Blocking(self.client), _Blocking(self.logs_client)))
+                # What the job wrote since the last read, and what reached CloudWatch late;
+                # best effort, never what ends the wait.
+                with contextlib.suppress(Exception):
+                    asyncio.run(follower.finish(*self._readers()))
 
     def _show_logs(self, follower: LogFollower) -> None:
         # The follower's logic is async (the trigger's); a private loop runs it with boto3.
-        asyncio.run(follower.once(_Blocking(self.client), _Blocking(self.logs_client)))
+        asyncio.run(follower.once(*self._readers()))
+
+    def _readers(self) -> tuple[_Blocking, _Blocking]:
+        """The SageMaker and CloudWatch Logs clients as the log follower calls them."""
+        return _Blocking(self.client), _Blocking(self.logs_client)
 
     def _poll(
         self, watch: JobWatch, check_interval: float, follower: LogFollower | None
@@ -275,13 +287,20 @@ class _Blocking:
         self.client = client
 
     async def call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self.client, operation)(**kwargs)
-        except ClientError as exc:
-            error = errors.not_aws_answer(exc, _endpoint_of(self.client))
-            if error is exc:
-                raise
-            raise error from None  # the follower logs what it catches: never a body
+        # Pooled clients make one attempt per call; many tasks resuming together can meet
+        # the account's small CloudWatch Logs limits, so throttling is retried here.
+        for attempt in range(BLOCKING_LOG_TRIES):
+            try:
+                return getattr(self.client, operation)(**kwargs)
+            except ClientError as exc:
+                if errors.is_transient(exc) and attempt < BLOCKING_LOG_TRIES - 1:
+                    await asyncio.sleep(errors.backoff(attempt))
+                    continue
+                error = errors.not_aws_answer(exc, _endpoint_of(self.client))
+                if error is exc:
+                    raise
+                raise error from None  # the follower logs what it catches: never a body
+        raise AssertionError("unreachable")
 
 
 def _endpoint_of(client: Any) -> str | None:

@@ -248,6 +248,7 @@ class LogFollower:
         except asyncio.CancelledError:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 save = asyncio.ensure_future(self.save(sagemaker))
+                save.add_done_callback(_consume)  # a save still running after us fails alone
                 await asyncio.wait_for(asyncio.shield(save), SAVE_ON_CANCEL_TIMEOUT)
             raise
 
@@ -280,7 +281,7 @@ class LogFollower:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.catch_up(sagemaker, logs), within)
         with contextlib.suppress(Exception):
-            await self.save(sagemaker)
+            await asyncio.wait_for(self.save(sagemaker), SAVE_ON_CANCEL_TIMEOUT)
         state = self.tail.state() if self.tail is not None else None
         return {"state": state, "ended_at": time.time()}
 
@@ -346,6 +347,12 @@ class LogFollower:
                 return
             await asyncio.sleep(0)  # a long page of lines must not hog the event loop
         tail.pending = (start, str(token))
+
+
+def _consume(done: asyncio.Future[None]) -> None:
+    """Retrieve a finished future's exception, so asyncio never reports it as unhandled."""
+    if not done.cancelled():
+        done.exception()
 
 
 #: Streams read for :func:`recent_lines` at most (one ``GetLogEvents`` each): the job's

@@ -96,9 +96,10 @@ class SageMakerTrainingOperator(BaseOperator):
         always does).
     :param expand_role_name: accept an IAM role name in ``RoleArn`` and look its ARN up in
         IAM before creating the job (as the amazon provider always does).
-    :param capacity_timeout: seconds a task waits in all, deferred, for room under the
-        account's instance quota when the create is refused with ``ResourceLimitExceeded``;
-        0 fails at the first refusal. A request larger than the quota fails at once.
+    :param capacity_timeout: seconds a task waits, deferred, for room under the account's
+        instance quota when the create is refused with ``ResourceLimitExceeded`` (counted from
+        the first refusal of each wait); 0 fails at the first refusal. A request larger than
+        the quota fails at once.
     :param capacity_retries: how many times a job that ended for want of capacity is
         resubmitted under the next free name, without using an Airflow retry.
     :param capacity_failure_reasons: what makes an ended job a capacity failure: a
@@ -303,7 +304,10 @@ class SageMakerTrainingOperator(BaseOperator):
             name = ti.xcom_pull(
                 task_ids=self.task_id, key="training_job_name", map_indexes=ti.map_index
             )
-            if name:
+            if self._state(context).since is not None:
+                # A wait for room under a quota: no job of this wait exists to give up on.
+                self.log.warning("The wait for room under the instance quota timed out")
+            elif name:
                 self.log.warning("Deferral of training job %s failed or timed out", name)
                 # A timeout is a budget used up (no triggerer ran the trigger until past the
                 # deadline); a crashed trigger is an error, which never stops the job.

@@ -121,7 +121,8 @@ def test_tasks_refused_together_try_again_spread_out() -> None:
     ],
 )
 def test_which_ended_jobs_are_capacity_failures(event: dict[str, Any], reason: str | None) -> None:
-    reasons = ("CapacityError", "MaxWaitTimeExceeded")
+    # "Stopped" in the list never makes a user's stop a capacity failure.
+    reasons = ("CapacityError", "MaxWaitTimeExceeded", "Stopped")
     assert capacity_failure(event, reasons) == reason
 
 
@@ -235,7 +236,19 @@ def test_the_last_try_comes_no_later_than_capacity_timeout() -> None:
     op = make_operator(fake, capacity_timeout=600, check_interval=300)
     with pytest.raises(TaskDeferred) as deferred:
         resume_after_wait(op, waiting(time.time() - 590, 5))
-    assert deferred.value.trigger.until <= time.time() + 10  # type: ignore[attr-defined]
+    # 10 s were left: the last try comes then (and never sooner than MIN_QUOTA_WAIT).
+    until = deferred.value.trigger.until  # type: ignore[attr-defined]
+    assert time.time() + MIN_QUOTA_WAIT - 1 <= until <= time.time() + MIN_QUOTA_WAIT + 1
+
+
+def test_no_quota_wait_is_shorter_than_the_floor_even_at_the_end() -> None:
+    fake = FakeSageMaker()
+    fake.create_errors.append(refused())
+    op = make_operator(fake, capacity_timeout=600)
+    with pytest.raises(TaskDeferred) as deferred:
+        resume_after_wait(op, waiting(time.time() - 598, 5))  # 2 s left
+    until = deferred.value.trigger.until  # type: ignore[attr-defined]
+    assert until >= time.time() + MIN_QUOTA_WAIT - 1
 
 
 def test_capacity_timeout_zero_fails_at_the_first_refusal() -> None:
