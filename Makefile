@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# make test: xdist workers. The suite mostly waits on servers, so more workers than cores pay.
+TEST_WORKERS ?= 6
+UNIT_WORKERS ?= 3
 BENCH_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -22,10 +25,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## Create .venv with the package and its test tools
 
 test: $(STAMP)  ## Run the whole suite: unit, integration and end-to-end
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 unit: $(STAMP)  ## Run the unit tests only (no servers)
-	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(UNIT_WORKERS) tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff check, ruff format --check and mypy --strict on the package
 	$(BIN)/ruff check .

@@ -1,4 +1,10 @@
-"""One real Airflow stack for the end-to-end tests, with every process's output on failure."""
+"""Real Airflow stacks for the end-to-end tests, with every process's output on failure.
+
+The tests on the shared ``stack`` run in xdist groups (``make test`` runs ``--dist
+loadgroup``): each group runs in one worker, in collection order, on that worker's own
+simulator and stack. ``stack`` is package-scoped, so a worker stops its stack once it moves on
+to tests outside ``tests/e2e``.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,23 @@ DAG_FILES = [
     *sorted((ROOT / "tests/e2e/dags").glob("*.py")),
 ]
 _STACKS: list[AirflowStack] = []
+#: The DAG files never change while a stack runs: parsed once, not every 30 s (Airflow's
+#: default), which would keep a core a sixth busy per stack.
+QUIET_DAG_PROCESSOR = {"AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600"}
+#: Imported once by each Airflow process rather than by each task run: about a third of the
+#: CPU a task run costs, on a suite that runs some 250 of them.
+PRELOAD = ("sagemaker_async.operators", "sagemaker_async.triggers")
+#: One after the other the tests on the shared stack take some seven minutes, so they run on
+#: three stacks: three xdist groups of about the same length. A test goes to the group of its
+#: name, else of its module, else to the last group.
+STACK_GROUPS = {
+    "test_kills.py": "e2e-stack-1",
+    "test_triggerer.py::test_triggerer_restart_keeps_jobs_and_deadlines": "e2e-stack-1",
+    "test_capacity.py": "e2e-stack-2",
+    "test_triggerer.py::test_trigger_polls_in_the_triggerer_process": "e2e-stack-2",
+    "test_triggerer.py::test_failed_job_reason_is_in_the_task_log": "e2e-stack-2",
+}
+LAST_STACK_GROUP = "e2e-stack-3"
 #: Distinctive credentials for ``aws_default``, so a test can look for them anywhere.
 SECRETS = ("AKIAE2EPROBEKEY7Q4Z", "e2e-secret-access-key-Xq81vPz", "e2e-session-token-Mw53Lr0")
 
@@ -32,14 +55,14 @@ def job_status(sim: SageMakerSimulator, prefix: str) -> str | None:
     return jobs[0]["status"] if jobs else None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_simulator() -> Iterator[SageMakerSimulator]:
     with SageMakerSimulator(default_duration=10.0, stop_delay=1.0) as sim:
         put_example_inputs(sim.endpoint_url)
         yield sim
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(
     e2e_simulator: SageMakerSimulator, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AirflowStack]:
@@ -49,8 +72,10 @@ def stack(
         DAG_FILES,
         e2e_simulator.endpoint_url,
         parallelism=1,
-        extra_env={"SAGEMAKER_CHECK_INTERVAL": "2"},
+        extra_env={"SAGEMAKER_CHECK_INTERVAL": "2", **QUIET_DAG_PROCESSOR},
         credentials=SECRETS,
+        serve_logs=False,
+        preload=PRELOAD,
     )
     _STACKS.append(airflow)
     try:
@@ -59,6 +84,22 @@ def stack(
     finally:
         airflow.stop()
         _STACKS.remove(airflow)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the tests that share a stack in xdist groups; anything else on its own stack
+    (the production topology) in a group of its own, so that no group waits behind it."""
+    for item in items:
+        path = Path(str(item.path))
+        if "stack" in getattr(item, "fixturenames", ()):
+            name = f"{path.name}::{getattr(item, 'originalname', item.name)}"
+            group = STACK_GROUPS.get(name) or STACK_GROUPS.get(path.name, LAST_STACK_GROUP)
+        elif path.is_relative_to(ROOT / "tests/e2e"):
+            group = f"e2e-{path.stem}"
+        else:
+            continue
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.hookimpl(hookwrapper=True)

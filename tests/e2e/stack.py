@@ -112,6 +112,12 @@ class AirflowStack:
         ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` for another database than SQLite).
     :param schedulers: how many ``airflow scheduler`` processes (the second is "scheduler.2").
     :param triggerers: how many ``airflow triggerer`` processes (the second is "triggerer.2").
+    :param serve_logs: whether the scheduler and the triggerer serve their logs over HTTP, for
+        the UI of a running or deferred task. Airflow binds that server to every interface, so
+        tests turn it off: the api-server reads the same files from disk.
+    :param preload: modules every Airflow process imports as it starts (an Airflow plugin), so
+        that the task processes LocalExecutor forks find them loaded rather than import them on
+        every run.
     """
 
     def __init__(
@@ -124,6 +130,8 @@ class AirflowStack:
         credentials: tuple[str, str, str | None] = ("testing", "testing", None),
         schedulers: int = 1,
         triggerers: int = 1,
+        serve_logs: bool = True,
+        preload: Iterable[str] = (),
     ) -> None:
         self.home = home
         self.dag_files = list(dag_files)
@@ -132,6 +140,8 @@ class AirflowStack:
         self.password = secrets.token_urlsafe(12)
         self.credentials = credentials
         self.replicas = {"scheduler": schedulers, "triggerer": triggerers}
+        self.serve_logs = serve_logs
+        self.preload = list(preload)
         self.processes: dict[str, Process] = {}
         self.retired: list[Process] = []
         self.env = self._environment(parallelism, extra_env or {})
@@ -169,6 +179,9 @@ class AirflowStack:
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__WORKERS": "1",
+                # Airflow's fixed defaults (8793, 8794) would clash between stacks.
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__API__BASE_URL": self.url,
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
@@ -183,6 +196,8 @@ class AirflowStack:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.preload:
+            env["AIRFLOW__CORE__LAZY_LOAD_PLUGINS"] = "False"
         env.update(extra)
         return env
 
@@ -196,6 +211,11 @@ class AirflowStack:
         for path in self.dag_files:
             shutil.copy(path, self.dags_folder)
         (self.home / "passwords.json").write_text(json.dumps({"admin": self.password}))
+        if self.preload:
+            plugins = self.home / "plugins"  # Airflow's default [core] plugins_folder
+            plugins.mkdir()
+            imports = "".join(f"import {module}  # noqa: F401\n" for module in self.preload)
+            (plugins / "preload.py").write_text(imports)
         self._run_once(["db", "migrate"], timeout)
         for name in AIRFLOW_PROCESSES:
             for n in range(1, self.replicas.get(name, 1) + 1):
@@ -223,7 +243,11 @@ class AirflowStack:
     def start_process(self, name: str) -> Process:
         n = sum(1 for p in self.retired if p.name == name)
         log = self.home / "process-logs" / (f"{name}.log" if n == 0 else f"{name}-{n}.log")
-        argv = [self.airflow, name.split(".")[0]]  # "triggerer.2" is a second triggerer
+        command = name.split(".")[0]  # "triggerer.2" is a second triggerer
+        argv = [self.airflow, command]
+        # A replica's log server would find its port taken by the first one's.
+        if command in ("scheduler", "triggerer") and (not self.serve_logs or "." in name):
+            argv.append("--skip-serve-logs")
         self.processes[name] = Process(name, argv, self.env, log)
         return self.processes[name]
 

@@ -12,6 +12,8 @@ from tests.e2e.stack import AirflowStack, wait_for
 
 pytestmark = pytest.mark.e2e
 
+KILL_TASKS = ("mark_failed", "mark_success", "clear")
+
 
 def creates(sim: SageMakerSimulator, prefix: str) -> int:
     return sum(
@@ -31,24 +33,21 @@ def test_user_actions_on_deferred_tasks_stop_their_jobs(
         120,
         "the three tasks deferred",
     )
+    # This run's jobs, not those of another test's run of the DAG on the same stack.
+    names = [stack.xcom("e2e_kill", run_id, t, "training_job_name") for t in KILL_TASKS]
     stack.set_task_state("e2e_kill", run_id, "mark_failed", "failed")
     stack.set_task_state("e2e_kill", run_id, "mark_success", "success")
     stack.clear_task("e2e_kill", run_id, "clear")
     acted = time.monotonic()
-    prefixes = ["e2e-kill-mark-failed-", "e2e-kill-mark-success-", "e2e-kill-clear-"]
     wait_for(
-        lambda: all(job_status(e2e_simulator, p) == "Stopped" for p in prefixes),
+        lambda: all((e2e_simulator.client.job(n) or {}).get("status") == "Stopped" for n in names),
         30,
         "all three jobs Stopped",
     )
     assert time.monotonic() - acted < 30
     # The cleared task runs again: as its own job was stopped, under the next suffix.
     wait_for(
-        lambda: any(
-            j["name"].endswith("-1")
-            for j in e2e_simulator.client.jobs()
-            if j["name"].startswith("e2e-kill-clear-")
-        ),
+        lambda: e2e_simulator.client.job(f"{names[2]}-1") is not None,
         120,
         "the cleared task's new job",
     )
@@ -62,7 +61,7 @@ def test_deferral_timeout_stops_the_job(
     stack.stop_process("triggerer", grace=10)
     try:
         run_id = stack.trigger("e2e_deferral_timeout")
-        # Budget 10 s plus a minute of grace, then the scheduler times the deferral out.
+        # Budget 10 s plus the DAG's 5 s of grace, then the scheduler times the deferral out.
         assert stack.wait_for_run("e2e_deferral_timeout", run_id, timeout=180) == "failed"
     finally:
         stack.start_process("triggerer")

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from sagemaker_async.testing import SageMakerSimulator
-from tests.e2e.conftest import _STACKS, jobs_with_prefix
+from tests.e2e.conftest import _STACKS, PRELOAD, QUIET_DAG_PROCESSOR, jobs_with_prefix
 from tests.e2e.postgres import PostgresCluster, PostgresMissing, find_bindir
 from tests.e2e.stack import AirflowStack, wait_for
 from tests.e2e.topology import TRIGGERER_HEALTH_CHECK_THRESHOLD, ProductionTopology
@@ -140,7 +140,9 @@ def test_triggerer_killed_on_production_topology(
         [DAG_FILE],
         sim.endpoint_url,
         parallelism=4,  # per scheduler: eight worker slots in all
-        **topology.stack_options({"E2E_HA_TASKS": str(TASKS)}),
+        serve_logs=False,
+        preload=PRELOAD,
+        **topology.stack_options({"E2E_HA_TASKS": str(TASKS), **QUIET_DAG_PROCESSOR}),
     )
     _STACKS.append(stack)  # the e2e conftest attaches every process's output to a failure
     cleanup.callback(_STACKS.remove, stack)

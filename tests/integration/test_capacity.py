@@ -94,7 +94,8 @@ def test_the_wait_for_room_ends_at_capacity_timeout(
     started = time.monotonic()
     ti = run_gpu_dag(name, capacity_timeout=12, retries=2)
     assert ti.state == "failed" and ti.try_number == 1
-    assert time.monotonic() - started < 60
+    # Well before the holder's job ends (120 s), with room for a busy machine.
+    assert time.monotonic() - started < 100
     assert sim.jobs(name) == []
     assert sim.quotas()["refused"][GPU] >= 2
 

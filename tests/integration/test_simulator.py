@@ -332,7 +332,11 @@ def test_assume_role_is_recorded_and_its_lifetime_can_be_shortened(
 
 
 @pytest.mark.asyncio
-async def test_aiobotocore_describe(server: SageMakerSimulator, sm: Any) -> None:
+async def test_aiobotocore_describe(
+    server: SageMakerSimulator, control: SimulatorClient, sm: Any
+) -> None:
+    # Long enough to be still training however long the client takes to build on a busy machine.
+    control.add_rule("async-", duration=60.0)
     sm.create_training_job(**training_request("async-1"))
     session = get_session()
     async with session.create_client(
@@ -435,13 +439,15 @@ def test_throttle_fraction_is_kept_and_seed_repeats(strict: Any, control: Simula
 
 def test_error_burst_fails_during_the_burst_only(strict: Any, control: SimulatorClient) -> None:
     strict.create_training_job(**training_request("bursty"))
-    control.set_faults(error_burst={"every": 1.0, "length": 0.5})
+    # Bursts of 2 s every 4 s: each call lands a second or more from a window's edge, however
+    # slowly a busy machine answers.
+    control.set_faults(error_burst={"every": 4.0, "length": 2.0})
     set_at = time.monotonic()
     with pytest.raises(ClientError) as first:
         strict.describe_training_job(TrainingJobName="bursty")
-    sleep_until(set_at + 0.7)
+    sleep_until(set_at + 3.0)
     assert strict.describe_training_job(TrainingJobName="bursty")["TrainingJobName"] == "bursty"
-    sleep_until(set_at + 1.05)
+    sleep_until(set_at + 5.0)
     with pytest.raises(ClientError) as second:
         strict.describe_training_job(TrainingJobName="bursty")
     # Server errors alternate between SageMaker's two usual ones.
@@ -491,13 +497,13 @@ async def test_aiobotocore_sees_dropped_connection(
 
 
 def test_down_for_answers_503_then_recovers(strict: Any, control: SimulatorClient) -> None:
-    control.set_faults(down_for=1.0)
+    control.set_faults(down_for=3.0)  # the first call lands in it however busy the machine
     set_at = time.monotonic()
     with pytest.raises(ClientError) as err:
         strict.list_training_jobs()
     assert (status_of(err), error_code(err)) == (503, "ServiceUnavailable")
-    assert 0 < control.faults()["down_remaining"] <= 1.0
-    sleep_until(set_at + 1.05)
+    assert 0 < control.faults()["down_remaining"] <= 3.0
+    sleep_until(set_at + 3.05)
     assert strict.list_training_jobs()["TrainingJobSummaries"] == []
     assert control.faults()["counters"]["down"] == 1
 
@@ -546,12 +552,12 @@ def test_clear_and_reset(strict: Any, control: SimulatorClient) -> None:
 def test_control_api_and_other_services_are_never_faulted(
     server: SageMakerSimulator, control: SimulatorClient
 ) -> None:
-    control.set_faults(down_for=30.0, drop_fraction=1.0, latency=2.0)
+    sts = aws_client("sts", server.endpoint_url, config=NO_RETRIES)
+    control.set_faults(down_for=30.0, drop_fraction=1.0, latency=5.0)
     start = time.monotonic()
     assert control.health() and control.jobs() == [] and control.calls() == {}
-    sts = aws_client("sts", server.endpoint_url, config=NO_RETRIES)
     assert sts.get_caller_identity()["Account"] == "123456789012"
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 4.0, "a call was delayed by the 5 s latency"
     assert set(control.faults()["counters"].values()) == {0}
 
 

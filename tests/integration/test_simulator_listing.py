@@ -180,9 +180,10 @@ def test_a_job_created_between_pages_is_not_repeated_and_shifts_nothing(
 
 def test_rate_limit_throttles_over_the_rate_and_refills(sim: SimulatorClient, sm: Any) -> None:
     create(sm, "limited")
-    sim.set_rate_limits({"DescribeTrainingJob": {"rate": 2.0, "burst": 2}, "ListTrainingJobs": 50})
+    # A token every 2 s: the three calls below come well within that, however busy the machine.
+    sim.set_rate_limits({"DescribeTrainingJob": {"rate": 0.5, "burst": 2}, "ListTrainingJobs": 50})
     assert sim.rate_limits()["limits"] == {
-        "DescribeTrainingJob": {"rate": 2.0, "burst": 2.0},
+        "DescribeTrainingJob": {"rate": 0.5, "burst": 2.0},
         "ListTrainingJobs": {"rate": 50.0, "burst": 50.0},
     }
     for _ in range(2):  # the bucket starts full
@@ -191,7 +192,7 @@ def test_rate_limit_throttles_over_the_rate_and_refills(sim: SimulatorClient, sm
         sm.describe_training_job(TrainingJobName="limited")
     assert error_of(err) == (400, "ThrottlingException", "Rate exceeded")
     sm.list_training_jobs()  # other operations have their own buckets
-    time.sleep(0.6)  # one token back at 2 a second
+    time.sleep(2.2)  # one token back at one every 2 s
     sm.describe_training_job(TrainingJobName="limited")
 
     view = sim.rate_limits()
