@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
-# make test: xdist workers. The suite mostly waits on servers, so more workers than cores pay.
-TEST_WORKERS ?= 6
+# make test: xdist workers; 0 runs the suite in one process. The suite mostly waits on
+# servers, so on an otherwise idle 2-core machine TEST_WORKERS=6 finishes in about 5 minutes,
+# but its timing-sensitive tests are not yet robust to that load: serial stays the default.
+TEST_WORKERS ?= 0
 UNIT_WORKERS ?= 3
 BENCH_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
