@@ -4,10 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
-# make test: xdist workers; 0 runs the suite in one process. The suite mostly waits on
-# servers, so on an otherwise idle 2-core machine TEST_WORKERS=6 finishes in about 5 minutes,
-# but its timing-sensitive tests are not yet robust to that load: serial stays the default.
-TEST_WORKERS ?= 0
+# make test: xdist workers (0: one process). The suite mostly waits on servers, so more
+# workers than cores pay: three shared e2e stacks, the PostgreSQL topology and three more.
+TEST_WORKERS ?= 7
 UNIT_WORKERS ?= 3
 BENCH_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium

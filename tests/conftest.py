@@ -113,5 +113,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    # Every xdist worker has an Airflow home of its own: none is left behind.
+    shutil.rmtree(_HOME, ignore_errors=True)
     if _GROUPS_FOLDER in config.stash:
         shutil.rmtree(config.stash[_GROUPS_FOLDER], ignore_errors=True)

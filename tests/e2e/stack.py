@@ -60,6 +60,7 @@ class Process:
         self.name = name
         self.log_path = log_path
         self._log = log_path.open("ab")
+        self._terminated = False
         self.popen = subprocess.Popen(
             argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -71,10 +72,16 @@ class Process:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def terminate(self) -> None:
+        """SIGTERM the process group (once), without waiting: :meth:`stop` waits."""
+        if self.alive() and not self._terminated:
+            self._signal(signal.SIGTERM)
+            self._terminated = True
+
     def stop(self, grace: float = 15.0) -> int | None:
         """SIGTERM the process group, SIGKILL it if still there after ``grace`` seconds."""
         if self.alive():
-            self._signal(signal.SIGTERM)
+            self.terminate()
             try:
                 self.popen.wait(grace)
             except subprocess.TimeoutExpired:
@@ -263,8 +270,14 @@ class AirflowStack:
         return process.kill()
 
     def stop(self) -> None:
-        for name in reversed(list(self.processes)):
-            self.stop_process(name)
+        """Stop every process: the others all at once, then the api-server, which they may
+        still report to while they shut down."""
+        others = [name for name in self.processes if name != "api-server"]
+        for name in others:
+            self.processes[name].terminate()
+        for name in [*reversed(others), "api-server"]:
+            if name in self.processes:
+                self.stop_process(name)
 
     def __enter__(self) -> AirflowStack:
         return self.start()

@@ -22,7 +22,8 @@ async def test_without_cap_or_throttling_requests_are_not_delayed() -> None:
     started = time.monotonic()
     for _ in range(200):
         await pacer.wait_turn()
-    assert time.monotonic() - started < 0.1
+    # A moment, with room for a busy machine: paced at even 200 a second they would take 1 s.
+    assert time.monotonic() - started < 0.5
     assert pacer.limit is None
 
 
