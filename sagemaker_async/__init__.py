@@ -75,6 +75,18 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "0.5",
                         "default": "1",
                     },
+                    "log_streams_requests_per_second": {
+                        "description": (
+                            "Share of the account's DescribeLogStreams rate (25 requests per "
+                            "second per account and region) that one triggerer's log tails "
+                            "spend, per connection and region, to learn their jobs' stream "
+                            "names; halved while AWS throttles."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "2",
+                        "default": "5",
+                    },
                 },
             }
         },

@@ -51,12 +51,35 @@ HAND_OVER_SECONDS = 2.0
 FINISH_READS = 10
 #: Bound on saving the cursor while the trigger is cancelled (seconds).
 SAVE_ON_CANCEL_TIMEOUT = 2.0
+#: ``FilterLogEvents`` takes up to this many ``logStreamNames`` (its API reference); the
+#: streams of a job with more are read by prefix, alone.
+MAX_STREAM_NAMES = 100
 
 
 class AsyncCaller(Protocol):
     """What :class:`LogFollower` needs of a client: ``await call(operation, **kwargs)``."""
 
     async def call(self, operation: str, **kwargs: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Batched:
+    """What a read of many jobs' streams found for one job.
+
+    :param events: the job's events (some may have been shown already).
+    :param read_from: epoch ms when the read (of every page) began: no line of these
+        streams older than that, bar late ones, is still to come.
+    """
+
+    events: list[dict[str, Any]]
+    read_from: int
+
+
+class BatchReader(Protocol):
+    """Reads a tail's streams together with other jobs' (:class:`~sagemaker_async.logbatch.
+    LogBatch`); ``None`` when the tail should read on its own."""
+
+    async def read(self, tail: LogTail) -> Batched | None: ...
 
 
 @dataclass
@@ -113,6 +136,25 @@ class LogTail:
         stream met so far), or :attr:`floor`."""
         names = self._streams if streams is None else streams
         return min((self.cursor(s) for s in names), default=self.floor)
+
+    def stream_names(self) -> list[str]:
+        """The job's streams met so far (shown a line, found, or handed over)."""
+        return list(self._streams)
+
+    def know(self, streams: dict[str, int]) -> None:
+        """Streams found by name with their first event's time (epoch ms): each is read
+        from there on, unless it has a cursor already (no line comes before the first)."""
+        for name, first in streams.items():
+            if name not in self._streams:
+                saved = self._saved.get(stream_key(name))
+                self._streams[name] = _StreamCursor(saved if saved is not None else first - 1)
+
+    def settle(self, read_from: int) -> None:
+        """A read of every page of the job's streams began at ``read_from`` (epoch ms): only
+        late lines can still be older, so the next reads start no earlier than
+        :data:`LATE_WINDOW_MS` before it (a stream silent for long would hold a read of
+        many jobs' streams back)."""
+        self.floor = max(self.floor, read_from - LATE_WINDOW_MS)
 
     def streams_request(self) -> dict[str, Any]:
         return {"logGroupName": LOG_GROUP, "logStreamNamePrefix": f"{self.job_name}/"}
@@ -221,6 +263,9 @@ class LogFollower:
     :param job_name: the training job.
     :param emit: where lines go (the task log).
     :param clock: monotonic seconds, for spacing the cursor writes.
+    :param batch: reads the streams of many jobs in one request, once ``instances`` streams
+        of this job have shown lines (``None``: the job's streams are always read alone).
+    :param instances: how many streams the job writes (one per instance), if known.
     """
 
     def __init__(
@@ -228,10 +273,14 @@ class LogFollower:
         job_name: str,
         emit: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
+        batch: BatchReader | None = None,
+        instances: int | None = None,
     ) -> None:
         self.job_name = job_name
         self.emit = emit
         self.clock = clock
+        self.batch = batch
+        self.instances = instances
         self.tail: LogTail | None = None
         self.arn: str | None = None
         self._saved: str | None = None  # the cursor tag's value on the job
@@ -289,18 +338,24 @@ class LogFollower:
         """Show everything readable now, past the page budget (up to :data:`FINISH_READS`
         budgets)."""
         for _ in range(FINISH_READS):
-            await self.once(sagemaker, logs, save=False)
+            # Alone, by the job's stream prefix: a last read also finds a stream that
+            # appeared late (an instance replaced, say).
+            await self.once(sagemaker, logs, save=False, batched=False)
             if self.tail is None or self.tail.pending is None:
                 return
 
-    async def once(self, sagemaker: AsyncCaller, logs: AsyncCaller, save: bool = True) -> None:
-        """Show what is new; does nothing until the status poll has told :attr:`arn` (or a
+    async def once(
+        self, sagemaker: AsyncCaller, logs: AsyncCaller, save: bool = True, batched: bool = True
+    ) -> None:
+        """Show what is new, with other jobs' streams when ``batched`` and the job's streams
+        are all known; does nothing until the status poll has told :attr:`arn` (or a
         :attr:`tail` was handed over)."""
         if self.arn is None and self.tail is None:
             return
         try:
             tail = await self._tail(sagemaker)
-            await self._read(logs, tail)
+            if not (batched and await self._read_batched(logs, tail)):
+                await self._read(logs, tail)
             if save and self._due():
                 await self.save(sagemaker)
         except Exception as exc:  # best effort: nothing here may break the wait for the job
@@ -332,6 +387,39 @@ class LogFollower:
             self.tail = LogTail.from_tags(self.job_name, tags)
             self._saved = saved_cursor(tags) or str(self.tail.floor)
         return self.tail
+
+    async def _read_batched(self, logs: AsyncCaller, tail: LogTail) -> bool:
+        """Whether the job's new lines were read with other jobs' streams (and shown).
+
+        A job whose instance count is known finds its streams' names by
+        ``DescribeLogStreams`` (a limit apart from ``FilterLogEvents``') until it has found
+        them all; it is read in a batch as soon as it has found one.
+        """
+        if self.batch is None or not self.instances or self.instances > MAX_STREAM_NAMES:
+            return False
+        if tail.pending is not None:
+            return False  # a read cut short goes on from its token first
+        if len(tail.stream_names()) < self.instances:
+            await self._find_streams(logs, tail)
+            if not tail.stream_names():
+                return True  # nothing written yet
+        found = await self.batch.read(tail)
+        if found is None:
+            return False
+        for line in tail.absorb({"events": found.events}):
+            self.emit(line)
+        tail.settle(found.read_from)
+        return True
+
+    async def _find_streams(self, logs: AsyncCaller, tail: LogTail) -> None:
+        """Learn the job's stream names (50 a page; two pages hold a batch's limit)."""
+        request = tail.streams_request()
+        for _ in range(MAX_STREAM_NAMES // 50):
+            page = await logs.call("describe_log_streams", **request)
+            tail.know({s["logStreamName"]: _first_written(s) for s in page.get("logStreams", [])})
+            if not page.get("nextToken"):
+                return
+            request = {**request, "nextToken": page["nextToken"]}
 
     async def _read(self, logs: AsyncCaller, tail: LogTail) -> None:
         """Show the new lines of every stream of the job, reading at most
@@ -382,6 +470,11 @@ def recent_lines(logs: Any, job_name: str, count: int) -> list[str]:
             events.append((int(event["timestamp"]), short, message))
     events.sort(key=lambda event: event[0])  # stable: a stream's own order within one ms
     return [f"[{short}] {message}" for _, short, message in events[-count:]]
+
+
+def _first_written(stream: dict[str, Any]) -> int:
+    """Epoch ms of a stream's first event (its creation when it has none)."""
+    return int(stream.get("firstEventTimestamp") or stream.get("creationTime") or 0)
 
 
 def _last_written(stream: dict[str, Any]) -> int:

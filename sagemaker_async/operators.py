@@ -36,6 +36,7 @@ from sagemaker_async.events import FAILED, STOPPED, SUCCESS, TIMEOUT, JobWatch
 from sagemaker_async.hooks import RESUME_RETRY_FOR, NoRegionConfiguredError, SageMakerHook
 from sagemaker_async.lineage import training_lineage
 from sagemaker_async.links import SageMakerTrainingJobLink, SageMakerTrainingLogsLink
+from sagemaker_async.logbatch import instance_count
 from sagemaker_async.naming import JobNameTakenError, resolve_name
 from sagemaker_async.ownership import identity_tags, merge_tags
 from sagemaker_async.preflight import Preflight, PreflightError, hook_clients
@@ -249,7 +250,7 @@ class SageMakerTrainingOperator(BaseOperator):
         watch = JobWatch(job_name, time.time() + budget.seconds)
         if self.deferrable:
             self.defer(
-                trigger=self._trigger(watch),
+                trigger=self._trigger(watch, config),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=budget.seconds) + DEFERRAL_GRACE,
             )
@@ -333,7 +334,7 @@ class SageMakerTrainingOperator(BaseOperator):
         if self.cancel_on_kill and self._job_name:
             self.hook.stop(self._job_name)
 
-    def _trigger(self, watch: JobWatch) -> SageMakerTrainingTrigger:
+    def _trigger(self, watch: JobWatch, config: dict[str, Any]) -> SageMakerTrainingTrigger:
         return SageMakerTrainingTrigger(
             job_name=watch.job_name,
             deadline=watch.deadline,
@@ -344,6 +345,7 @@ class SageMakerTrainingOperator(BaseOperator):
             botocore_config=self.botocore_config,
             print_log=self.print_log,
             cancel_on_kill=self.cancel_on_kill,
+            instance_count=instance_count(config),
         )
 
     def _submit(

@@ -26,7 +26,7 @@ from botocore.utils import parse_timestamp
 
 from sagemaker_async import credentials, errors
 from sagemaker_async.connection import AwsSettings
-from sagemaker_async.listshare import logs_share_pacer
+from sagemaker_async.listshare import log_streams_share_pacer, logs_share_pacer
 from sagemaker_async.pacing import Pacer
 
 #: Concurrent HTTP connections per shared client, unless the botocore config says otherwise.
@@ -86,6 +86,8 @@ class SharedClient:
     #: connection: a sweep can find thousands of jobs ended at once, and every object those
     #: requests hold would lengthen the loop's full garbage collections.
     slots: asyncio.Semaphore = field(repr=False)
+    #: Operations with an account limit of their own, paced apart from :attr:`pacer`.
+    pacers: dict[str, Pacer] = field(default_factory=dict, repr=False)
 
     async def close(self) -> None:
         await self.closer.aclose()
@@ -103,18 +105,19 @@ class SharedClient:
         """
         if asyncio.get_running_loop() is not self.loop:
             raise RuntimeError("a pooled client was used from an event loop that did not create it")
+        pacer = self.pacers.get(operation, self.pacer)
         async with self.slots:
-            await self.pacer.wait_turn()
+            await pacer.wait_turn()
             try:
                 result = await getattr(self.client, operation)(**kwargs)
             except ClientError as exc:
                 if errors.error_code(exc) in errors.THROTTLING_CODES:
-                    self.pacer.throttled()
+                    pacer.throttled()
                 if not errors.is_aws_answer(exc):
                     raise errors.not_aws_answer(exc, self.endpoint_url) from None
                 raise
         errors.check_answer(result, operation, self.endpoint_url)
-        self.pacer.succeeded()
+        pacer.succeeded()
         return result
 
 
@@ -166,9 +169,13 @@ class ClientPool:
     async def _build(self, settings: AwsSettings, service: str) -> SharedClient:
         closer, client = await asyncio.to_thread(_build_client, settings, service)
         slots = asyncio.Semaphore(in_flight_cap(client.meta.config.max_pool_connections))
-        # CloudWatch Logs has small account-wide limits of its own: a share, not the cap.
-        pacer = logs_share_pacer() if service == "logs" else Pacer(self.max_rps)
-        return SharedClient(client, pacer, asyncio.get_running_loop(), closer, slots)
+        loop = asyncio.get_running_loop()
+        if service == "logs":
+            # CloudWatch Logs has small account-wide limits of its own, one per operation:
+            # shares of them, not the cap.
+            pacers = {"describe_log_streams": log_streams_share_pacer()}
+            return SharedClient(client, logs_share_pacer(), loop, closer, slots, pacers)
+        return SharedClient(client, Pacer(self.max_rps), loop, closer, slots)
 
 
 def in_flight_cap(max_pool_connections: object) -> int:

@@ -21,6 +21,7 @@ from sagemaker_async.connection import (
     aget_settings,
 )
 from sagemaker_async.events import RETRY, SUCCESS, JobWatch, make_event
+from sagemaker_async.logbatch import batch_for
 from sagemaker_async.logtail import LogFollower
 from sagemaker_async.pacing import PollSchedule
 from sagemaker_async.pool import SharedClient, pool_for_running_loop, shared_client
@@ -51,6 +52,9 @@ class SageMakerTrainingTrigger(BaseTrigger):
     :param botocore_config: keyword arguments for the botocore client config.
     :param print_log: tail the job's logs into the task log.
     :param cancel_on_kill: stop the job when a user kills the deferred task.
+    :param instance_count: the job's instances (one log stream each), if known: once that
+        many streams have shown lines, the tail reads them together with other jobs' (see
+        :mod:`sagemaker_async.logbatch`).
     """
 
     def __init__(
@@ -64,6 +68,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
         botocore_config: dict[str, Any] | None = None,
         print_log: bool = True,
         cancel_on_kill: bool = True,
+        instance_count: int | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.job_name = job_name
@@ -75,6 +80,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
         self.botocore_config = botocore_config
         self.print_log = print_log
         self.cancel_on_kill = cancel_on_kill
+        self.instance_count = instance_count
 
     @property
     def log(self) -> Logger:
@@ -99,6 +105,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
                 "botocore_config": self.botocore_config,
                 "print_log": self.print_log,
                 "cancel_on_kill": self.cancel_on_kill,
+                "instance_count": self.instance_count,
             },
         )
 
@@ -171,7 +178,12 @@ class SageMakerTrainingTrigger(BaseTrigger):
     async def _wait_following(
         self, client: SharedClient, logs: SharedClient, watch: JobWatch, schedule: PollSchedule
     ) -> dict[str, Any]:
-        follower = LogFollower(self.job_name, lambda line: self.log.info("%s", line))
+        follower = LogFollower(
+            self.job_name,
+            lambda line: self.log.info("%s", line),
+            batch=batch_for(logs),
+            instances=self.instance_count,
+        )
         tailing = asyncio.ensure_future(follower.follow(client, logs, self.check_interval))
         try:
             event = await self._wait(client, watch, schedule, follower)

@@ -40,6 +40,8 @@ from typing import Any, TypedDict
 
 #: FilterLogEvents' ``limit`` ("The default is 10,000 events"; the model's maximum too).
 MAX_EVENTS = 10_000
+#: FilterLogEvents' ``logStreamNames``: 1 to 100 names (the logs model's list bounds).
+MAX_STREAM_NAMES = 100
 _FIELDS = frozenset({"empty_pages", "page_events", "late_lines", "late_lines_after"})
 
 EventKey = tuple[int, int, int]
@@ -186,6 +188,12 @@ def _events(group: Any, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         raise LogsError(
             "InvalidParameterException",
             "logStreamNames and logStreamNamePrefix cannot both be specified.",
+        )
+    if names and len(names) > MAX_STREAM_NAMES:
+        raise LogsError(
+            "InvalidParameterException",
+            f"1 validation error detected: Value at 'logStreamNames' failed to satisfy "
+            f"constraint: Member must have length less than or equal to {MAX_STREAM_NAMES}",
         )
     start, end, pattern = body.get("startTime"), body.get("endTime"), body.get("filterPattern")
     events: list[dict[str, Any]] = []

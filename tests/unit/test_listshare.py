@@ -4,9 +4,11 @@ import pytest
 
 from sagemaker_async.listshare import (
     DEFAULT_LIST_SHARE,
+    DEFAULT_LOG_STREAMS_SHARE,
     DEFAULT_LOGS_SHARE,
     configured_list_share,
     list_share_pacer,
+    log_streams_share_pacer,
     logs_share_pacer,
 )
 
@@ -45,3 +47,13 @@ def test_the_logs_share_is_well_under_the_account_limit_and_configurable(
     monkeypatch.setenv("AIRFLOW__SAGEMAKER_ASYNC__LOGS_REQUESTS_PER_SECOND", "2")
     pacer = logs_share_pacer()
     assert (pacer.cap, pacer.floor) == (2.0, pytest.approx(0.2))
+
+
+def test_the_log_streams_share_is_a_fifth_of_the_account_limit_and_configurable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("AIRFLOW__SAGEMAKER_ASYNC__LOG_STREAMS_REQUESTS_PER_SECOND", raising=False)
+    # DescribeLogStreams: 25 per second per account and region.
+    assert log_streams_share_pacer().cap == DEFAULT_LOG_STREAMS_SHARE == 25 / 5
+    monkeypatch.setenv("AIRFLOW__SAGEMAKER_ASYNC__LOG_STREAMS_REQUESTS_PER_SECOND", "-1")
+    assert log_streams_share_pacer().cap == DEFAULT_LOG_STREAMS_SHARE

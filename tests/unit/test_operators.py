@@ -78,6 +78,7 @@ def test_deferral_hands_the_trigger_only_what_it_needs() -> None:
     classpath, kwargs = deferred.value.trigger.serialize()
     assert classpath.endswith("SageMakerTrainingTrigger")
     assert kwargs["job_name"] == "job"
+    assert kwargs["instance_count"] == 1, "the log tail batches a job once its streams wrote"
     assert before + 60 <= kwargs["deadline"] <= time.time() + 60
     assert "config" not in kwargs and not any("secret" in k or "key" in k for k in kwargs)
     assert deferred.value.timeout == timedelta(seconds=60) + DEFERRAL_GRACE

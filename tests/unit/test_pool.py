@@ -12,7 +12,7 @@ from botocore.utils import parse_timestamp
 from sagemaker_async import errors
 from sagemaker_async import pool as pool_module
 from sagemaker_async.connection import AssumeRole, AwsSettings
-from sagemaker_async.listshare import DEFAULT_LOGS_SHARE
+from sagemaker_async.listshare import DEFAULT_LOG_STREAMS_SHARE, DEFAULT_LOGS_SHARE
 from sagemaker_async.pacing import Pacer
 from sagemaker_async.pool import ClientKey, ClientPool, SharedClient, pool_for_running_loop
 from tests.unit.fakes import html_answer
@@ -110,6 +110,9 @@ async def test_different_services_get_different_clients() -> None:
     assert logs.client.meta.service_model.service_name == "logs"
     # Log tails spend the CloudWatch Logs share; status polls never wait behind them.
     assert logs.pacer is not sagemaker.pacer and logs.pacer.cap == DEFAULT_LOGS_SHARE
+    # Finding stream names spends a limit of its own, apart from the reads.
+    assert logs.pacers["describe_log_streams"].cap == DEFAULT_LOG_STREAMS_SHARE
+    assert not sagemaker.pacers
     await pool.release(SETTINGS)
     await pool.release(SETTINGS, "logs")
 

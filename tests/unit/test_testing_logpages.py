@@ -94,6 +94,7 @@ def test_a_line_ingested_during_a_pass_with_an_older_timestamp_waits_for_the_nex
         ({"nextToken": "garbage"}, "InvalidParameterException"),
         ({"limit": 0}, "InvalidParameterException"),
         ({"limit": 10_001}, "InvalidParameterException"),
+        ({"logStreamNames": [f"job/algo-{i}-1" for i in range(101)]}, "InvalidParameterException"),
     ],
 )
 def test_bad_requests_are_answered_as_cloudwatch_does(
