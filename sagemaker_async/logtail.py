@@ -400,7 +400,14 @@ class LogFollower:
         if tail.pending is not None:
             return False  # a read cut short goes on from its token first
         if len(tail.stream_names()) < self.instances:
-            await self._find_streams(logs, tail)
+            try:
+                await self._find_streams(logs, tail)
+            except errors.CALL_ERRORS as exc:
+                if errors.error_code(exc) == "ResourceNotFoundException":
+                    raise  # no log group yet
+                if not errors.is_transient(exc):
+                    self.batch = None  # no DescribeLogStreams (access, say): read alone
+                return False
             if not tail.stream_names():
                 return True  # nothing written yet
         found = await self.batch.read(tail)

@@ -14,6 +14,7 @@ from sagemaker_async.logtail import (
     MAX_STREAM_NAMES,
     LogFollower,
 )
+from tests.unit.fakes import client_error
 
 #: A minute ago: log lines carry their hosts' clock, and reads start near the present.
 T0 = int(time.time() * 1000) - 60_000
@@ -29,6 +30,8 @@ class Account:
     def __init__(self, lines: dict[str, list[tuple[int, str]]], page_size: int = 1000) -> None:
         self.lines = lines
         self.page_size = page_size
+        #: Raised by DescribeLogStreams, when set.
+        self.describe_error: Exception | None = None
         self.requests: list[dict[str, Any]] = []
 
     async def call(self, operation: str, **kwargs: Any) -> Any:
@@ -39,6 +42,8 @@ class Account:
             return {}
         self.requests.append(kwargs)
         if operation == "describe_log_streams":
+            if self.describe_error is not None:
+                raise self.describe_error
             return self.streams(kwargs["logStreamNamePrefix"])
         assert operation == "filter_log_events", operation
         assert kwargs["logGroupName"] == LOG_GROUP
@@ -182,6 +187,23 @@ async def test_a_silent_stream_holds_the_batch_back_no_further_than_the_late_win
     await read_all(account, readers)
     start = account.batched()[-1]["startTime"]
     assert now - LATE_WINDOW_MS - 5000 <= start <= now - LATE_WINDOW_MS + 5000
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("code", "batched"), [("AccessDeniedException", 0), ("ThrottlingException", 2)]
+)
+async def test_a_job_that_cannot_find_its_streams_reads_alone(code: str, batched: int) -> None:
+    account = Account(jobs_writing(1))
+    account.describe_error = client_error(code, "DescribeLogStreams")
+    readers, shown = followers(account, 1)
+    for _ in range(3):
+        await read_all(account, readers)
+    # Its own read names its stream too. Denied: it reads alone for good; throttled: in a
+    # batch from the next read. Lines flow either way.
+    assert len(account.finds()) == 1
+    assert (len(account.alone()), len(account.batched())) == (3 - batched, batched)
+    assert len(shown["job0"]) == 2
 
 
 @pytest.mark.asyncio
