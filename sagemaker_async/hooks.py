@@ -30,6 +30,10 @@ DEFAULT_RETRY_FOR = 600.0
 SINGLE_ATTEMPT = {"mode": "standard", "total_max_attempts": 1}
 #: Tries of each log request the worker makes (transient errors, throttling among them).
 BLOCKING_LOG_TRIES = 5
+#: Tries of each request of a job's last log reads, after its wait: nothing reads those
+#: lines later, and many tasks resuming at once share the account's 5 FilterLogEvents a
+#: second (full-jitter backoff capped at 30 s: about two minutes at most).
+LAST_READ_TRIES = 10
 #: How long the describes made while resuming or giving up retry transient errors (seconds):
 #: they only add detail or decide on a stop, so they must not hold the worker for minutes.
 RESUME_RETRY_FOR = 30.0
@@ -222,7 +226,8 @@ class SageMakerHook(BaseHook):
             state = hand_over.get("state")
             follower.tail = LogTail.from_state(job_name, state) if state else LogTail(job_name)
             due = float(hand_over.get("ended_at") or 0) + LATE_LINES_WAIT - time.time()
-            asyncio.run(follower.finish(*self._readers(), wait=max(0.0, due), save=False))
+            readers = self._readers(LAST_READ_TRIES)
+            asyncio.run(follower.finish(*readers, wait=max(0.0, due), save=False))
         except Exception as exc:
             self.log.warning("Could not read the logs of training job %s: %s", job_name, exc)
 
@@ -241,15 +246,16 @@ class SageMakerHook(BaseHook):
                 # What the job wrote since the last read, and what reached CloudWatch late;
                 # best effort, never what ends the wait.
                 with contextlib.suppress(Exception):
-                    asyncio.run(follower.finish(*self._readers()))
+                    asyncio.run(follower.finish(*self._readers(LAST_READ_TRIES)))
 
     def _show_logs(self, follower: LogFollower) -> None:
         # The follower's logic is async (the trigger's); a private loop runs it with boto3.
         asyncio.run(follower.once(*self._readers()))
 
-    def _readers(self) -> tuple[_Blocking, _Blocking]:
-        """The SageMaker and CloudWatch Logs clients as the log follower calls them."""
-        return _Blocking(self.client), _Blocking(self.logs_client)
+    def _readers(self, tries: int = BLOCKING_LOG_TRIES) -> tuple[_Blocking, _Blocking]:
+        """The SageMaker and CloudWatch Logs clients as the log follower calls them, each
+        request tried up to ``tries`` times."""
+        return _Blocking(self.client, tries), _Blocking(self.logs_client, tries)
 
     def _poll(
         self, watch: JobWatch, check_interval: float, follower: LogFollower | None
@@ -283,17 +289,18 @@ class SageMakerHook(BaseHook):
 class _Blocking:
     """A boto3 client behind the ``await call(operation, **kwargs)`` the follower expects."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, tries: int = BLOCKING_LOG_TRIES) -> None:
         self.client = client
+        self.tries = tries
 
     async def call(self, operation: str, **kwargs: Any) -> Any:
         # Pooled clients make one attempt per call; many tasks resuming together can meet
         # the account's small CloudWatch Logs limits, so throttling is retried here.
-        for attempt in range(BLOCKING_LOG_TRIES):
+        for attempt in range(self.tries):
             try:
                 return getattr(self.client, operation)(**kwargs)
             except ClientError as exc:
-                if errors.is_transient(exc) and attempt < BLOCKING_LOG_TRIES - 1:
+                if errors.is_transient(exc) and attempt < self.tries - 1:
                     await asyncio.sleep(errors.backoff(attempt))
                     continue
                 error = errors.not_aws_answer(exc, _endpoint_of(self.client))

@@ -8,8 +8,9 @@ from botocore.exceptions import EndpointConnectionError
 
 from sagemaker_async import errors
 from sagemaker_async.events import JobWatch
-from sagemaker_async.hooks import SageMakerHook
+from sagemaker_async.hooks import BLOCKING_LOG_TRIES, LAST_READ_TRIES, SageMakerHook
 from tests.unit.fakes import (
+    FakeLogs,
     FakeSageMaker,
     base_config,
     client_error,
@@ -147,3 +148,44 @@ def test_an_html_page_answered_with_200_is_not_a_job(hook: SageMakerHook) -> Non
     hook.client = Portal()
     with pytest.raises(errors.NotAwsAnswerError, match=r"HTTP 200 .* not an AWS answer"):
         hook.describe("job")
+
+
+class Recorder:
+    """A logger that keeps each formatted line."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def info(self, message: str, *args: Any) -> None:
+        self.lines.append(message % args)
+
+    warning = info
+
+
+class ThrottledLogs(FakeLogs):
+    """Throttles the first ``throttled`` FilterLogEvents, as an account's 5 per second does
+    when many tasks resume at once."""
+
+    def __init__(self, streams: dict[str, list[tuple[int, str]]], throttled: int) -> None:
+        super().__init__(streams)
+        self.throttled = throttled
+
+    def filter_log_events(self, **request: Any) -> dict[str, Any]:
+        if self.throttled > 0:
+            self.throttled -= 1
+            raise client_error("ThrottlingException", "FilterLogEvents")
+        return super().filter_log_events(**request)
+
+
+@pytest.mark.parametrize(("throttled", "shown"), [(LAST_READ_TRIES - 1, True), (50, False)])
+def test_the_last_log_reads_outlast_a_throttled_account(
+    hook: SageMakerHook, monkeypatch: pytest.MonkeyPatch, throttled: int, shown: bool
+) -> None:
+    hook.logs_client = ThrottledLogs({"job/algo-1-1": [(1000, "last line")]}, throttled)
+    logged: list[str] = []
+    monkeypatch.setattr(SageMakerHook, "log", property(lambda _: Recorder(logged)))
+    hook.finish_logs("job", {"state": None, "ended_at": 0})
+    # Nothing reads these lines later: more tries than a read while the job runs gets.
+    assert LAST_READ_TRIES > BLOCKING_LOG_TRIES
+    assert ("[algo-1-1] last line" in logged) is shown
+    assert any("Could not read the logs of job" in line for line in logged) is not shown
