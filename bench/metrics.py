@@ -17,6 +17,12 @@ LIST = "ListTrainingJobs"
 #: The operations that read a job's status: a poll is a describe that names the job, or a
 #: ListTrainingJobs answer that includes it (the simulator counts both per job).
 POLLING = (DESCRIBE, LIST)
+#: The log tail's SageMaker write: its cursor saves (tag ``airflow:log-cursor``).
+ADD_TAGS = "AddTags"
+#: The CloudWatch Logs operations the account limits in the ``logs`` scenarios: the tail's
+#: reads (trigger and resumed task), and the resumed task's last-lines recap.
+FILTER, DESCRIBE_STREAMS, GET_EVENTS = "FilterLogEvents", "DescribeLogStreams", "GetLogEvents"
+LOGS_OPERATIONS = (FILTER, DESCRIBE_STREAMS, GET_EVENTS)
 #: Seconds a first poll may come after one interval from the job's creation: the job is
 #: handed to the worker once its batch exists, and the trigger's start-up takes a moment.
 FIRST_POLL_SLACK = 2.0
@@ -78,6 +84,8 @@ def summarize(scenario: Scenario, result: dict[str, Any]) -> dict[str, Any]:
     if scenario.storm is not None:
         summary["storm"] = storm_rates(scenario, result)
     summary.update(account_figures(scenario, result, jobs))
+    if scenario.logs is not None:
+        summary.update(log_tail_figures(scenario, result, jobs))
     return summary
 
 
@@ -214,10 +222,169 @@ def storm_rates(scenario: Scenario, result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _rate(samples: list[list[Any]], start: float, end: float, index: int) -> float | None:
-    """Requests per second between the samples nearest ``start`` and ``end``."""
+def _rate(
+    samples: list[list[Any]], start: float, end: float, index: int, key: str | None = None
+) -> float | None:
+    """Requests per second between the samples nearest ``start`` and ``end``; ``key``
+    picks an operation's count where the sample holds ``{operation: n}`` at ``index``."""
     inside = [s for s in samples if start - 0.5 <= s[0] <= end + 0.5 and s[index] is not None]
     if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
         return None
     span = float(inside[-1][0]) - float(inside[0][0])
-    return float(inside[-1][index] - inside[0][index]) / span
+    first, last = inside[0][index], inside[-1][index]
+    if key is not None:
+        first, last = first.get(key, 0), last.get(key, 0)
+    return float(last - first) / span
+
+
+def log_tail_figures(
+    scenario: Scenario, result: dict[str, Any], jobs: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """What the ``logs`` scenarios are judged on: the requests the tail costs and how its
+    lines fare (see ``line_figures``)."""
+    samples = result.get("call_samples") or []
+    go = float(result["go_at"])
+    fired = [float(f) for _, f, _ in result["events"].values() if f is not None]
+    last_event = max(fired, default=go)
+    handover = result.get("handover") or {}
+    done = float(handover.get("done_at") or last_event)
+    # While the jobs run only the triggers read logs; from the first end on, resumed tasks
+    # add their hand-overs, until the last one is done.
+    first_end = min((completion_time(j, scenario.duration) for j in jobs.values()), default=go)
+    windows = {"run": (go, first_end), "end": (first_end, done), "all": (go, done)}
+    figures: dict[str, Any] = {
+        "logs_account": asdict(scenario.logs) if scenario.logs else None,
+        "logs_windows": {label: [start, end] for label, (start, end) in windows.items()},
+        "logs_rates": {
+            label: _logs_rates(samples, start, end) for label, (start, end) in windows.items()
+        },
+        "logs_calls": _logs_totals(samples),
+        "add_tags": _add_tags(samples, go, last_event),
+        "add_tags_per_s": _rate(samples, go, last_event, index=5),
+        "last_event_s": last_event - go,
+        "handover_done_s": done - go,
+    }
+    figures.update(line_figures(result))
+    figures.update(handover_figures(handover))
+    return figures
+
+
+def _logs_rates(samples: list[list[Any]], start: float, end: float) -> dict[str, Any]:
+    """Per operation, requests received per second and throttled per second (received but
+    not served) in the window."""
+    rates: dict[str, Any] = {}
+    for operation in LOGS_OPERATIONS:
+        received = _rate(samples, start, end, index=3, key=operation)
+        served = _rate(samples, start, end, index=4, key=operation)
+        throttled = None if received is None or served is None else received - served
+        rates[operation] = {"received": received, "throttled": throttled}
+    return rates
+
+
+def _logs_totals(samples: list[list[Any]]) -> dict[str, dict[str, int]]:
+    """Per operation, requests received and served from the triggers' start on (the
+    worker's warm-up read logs before)."""
+    if not samples:
+        return {}
+    first, last = samples[0], samples[-1]
+    totals = {}
+    for operation in LOGS_OPERATIONS:
+        received = int(last[3].get(operation, 0)) - int(first[3].get(operation, 0))
+        served = int(last[4].get(operation, 0)) - int(first[4].get(operation, 0))
+        totals[operation] = {"received": received, "throttled": received - served}
+    return totals
+
+
+def _add_tags(samples: list[list[Any]], start: float, end: float) -> int | None:
+    inside = [s for s in samples if start - 1.5 <= s[0] <= end + 1.5]
+    return int(inside[-1][5] - inside[0][5]) if len(inside) >= 2 else None
+
+
+def line_figures(result: dict[str, Any]) -> dict[str, Any]:
+    """Every line the simulator holds for the scenario's jobs against the lines their task
+    logs showed (the trigger's, then the resumed task's ``finish_logs``; the last-lines
+    recap repeats lines on purpose and is left out).
+
+    Delay: from the line's timestamp to when it was first logged. Lost: lines never shown.
+    Duplicates: showings of a line after its first. Unknown: shown lines the simulator does
+    not hold (a sanity check: 0).
+    """
+    held = result.get("sim_lines")
+    if held is None:
+        return {}
+    by_trigger = ((result.get("shown") or {}).get("lines")) or {}
+    by_task = ((result.get("handover") or {}).get("lines")) or {}
+    delays: list[float] = []
+    counts = Counter[str]()
+    losing: set[str] = set()
+    for job, lines in held.items():
+        trigger_lines = (by_trigger.get(job) or {}).get("tail")
+        shown = _merged(trigger_lines, (by_task.get(job) or {}).get("tail"))
+        for text, stamp in lines:
+            seen = shown.get(text)
+            if seen is None:
+                counts["lost"] += 1
+                losing.add(job)
+                continue
+            delays.append(seen[0] - float(stamp))
+            counts["by_trigger" if seen[2] else "by_task"] += 1
+        texts = {text for text, _ in lines}
+        counts["held"] += len(lines)
+        counts["duplicates"] += sum(int(seen[1]) - 1 for seen in shown.values())
+        counts["unknown"] += sum(1 for text in shown if text not in texts)
+    return {
+        "lines_held": counts["held"],
+        "lines_shown": counts["by_trigger"] + counts["by_task"],
+        "lines_by_trigger": counts["by_trigger"],
+        "lines_by_task": counts["by_task"],
+        "lines_lost": counts["lost"],
+        "jobs_losing_lines": len(losing),
+        "lines_duplicated": counts["duplicates"],
+        "lines_unknown": counts["unknown"],
+        "line_delay_p50_s": percentile(delays, 0.5) if delays else None,
+        "line_delay_p99_s": percentile(delays, 0.99) if delays else None,
+        "line_delay_max_s": max(delays) if delays else None,
+        "tail_warnings": _warnings(result),
+    }
+
+
+def _merged(
+    trigger: dict[str, list[float]] | None, task: dict[str, list[float]] | None
+) -> dict[str, tuple[float, float, bool]]:
+    """text -> (first time shown, times shown, whether the trigger showed it first)."""
+    merged = {text: (float(t), float(n), True) for text, (t, n) in (trigger or {}).items()}
+    for text, (t, n) in (task or {}).items():
+        before = merged.get(text)
+        if before is None:
+            merged[text] = (float(t), float(n), False)
+        else:
+            first = min(before[0], float(t))
+            merged[text] = (first, before[1] + float(n), before[0] <= float(t))
+    return merged
+
+
+def _warnings(result: dict[str, Any]) -> dict[str, int]:
+    """How many tasks logged "Could not read the logs": the trigger's follower, the resumed
+    task's ``finish_logs`` (tail) and its recap."""
+    counts = Counter[str]()
+    for name in (result.get("shown") or {}).get("warnings") or {}:
+        counts["trigger"] += 1 if name else 0
+    for messages in ((result.get("handover") or {}).get("warnings") or {}).values():
+        for phase in {message.split(":", 1)[0] for message in messages}:
+            counts[f"task {phase}"] += 1
+    return dict(counts)
+
+
+def handover_figures(handover: dict[str, Any]) -> dict[str, Any]:
+    """The resumed tasks: how many ran, and how long each took from its event."""
+    if not handover:
+        return {}
+    spans = handover.get("spans") or {}
+    waits = [float(end) - float(received) for received, _, end in spans.values() if received]
+    return {
+        "resumed": handover.get("resumed"),
+        "resumed_unfinished": handover.get("unfinished"),
+        "resume_failures": len(handover.get("failures") or []),
+        "resume_p50_s": percentile(waits, 0.5) if waits else None,
+        "resume_p99_s": percentile(waits, 0.99) if waits else None,
+    }

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from scenarios import CURVE, OLDWATCHED, SCALE
+from scenarios import CURVE, LOGS, OLDWATCHED, SCALE
 from targets import Check
 
 Summary = dict[str, Any]
@@ -100,6 +100,87 @@ def call_lines(summaries: list[Summary]) -> list[str]:
     return lines
 
 
+_TAIL_COLUMNS = (
+    "scenario",
+    "print_log",
+    "FLE/s run (thr)",
+    "FLE/s all (thr)",
+    "DLS/s all (thr)",
+    "AddTags/s",
+    "line delay p50/p99 s",
+    "lost",
+    "dups",
+    "evt p99 s",
+)
+
+
+def log_tail_lines(summaries: list[Summary]) -> list[str]:
+    """The ``logs`` rows side by side: CloudWatch Logs requests a second (FilterLogEvents
+    while the jobs run and over the whole scenario, DescribeLogStreams over the whole, with
+    the throttled ones), cursor writes a second, line delays, lines lost and shown twice,
+    and the status events' p99; then where the lines came from."""
+    rows = [s for s in summaries if s["kind"] == LOGS]
+    if not rows:
+        return []
+    cells = [list(_TAIL_COLUMNS), *(_tail_row(s) for s in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(_TAIL_COLUMNS))]
+    lines = ["", "log tail (CloudWatch Logs limited, empty pages on):"]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    for summary in rows:
+        lines += _tail_details(summary)
+    return lines
+
+
+def _tail_row(summary: Summary) -> list[str]:
+    rates = summary.get("logs_rates") or {}
+    p50, p99 = summary.get("line_delay_p50_s"), summary.get("line_delay_p99_s")
+    return [
+        summary["scenario"],
+        str(summary["print_log"]),
+        _op_rate(rates.get("run"), "FilterLogEvents"),
+        _op_rate(rates.get("all"), "FilterLogEvents"),
+        _op_rate(rates.get("all"), "DescribeLogStreams"),
+        _num(summary.get("add_tags_per_s"), 3),
+        "-" if p50 is None else f"{p50:.1f}/{_num(p99, 1)}",
+        str(summary.get("lines_lost", "-")),
+        str(summary.get("lines_duplicated", "-")),
+        _num(summary["latency_p99_s"], 2),
+    ]
+
+
+def _op_rate(rates: dict[str, Any] | None, operation: str) -> str:
+    rate = (rates or {}).get(operation) or {}
+    received, throttled = rate.get("received"), rate.get("throttled")
+    return f"{_num(received, 2)} ({_num(throttled, 2)})"
+
+
+def _tail_details(summary: Summary) -> list[str]:
+    calls = summary.get("logs_calls") or {}
+    totals = ", ".join(
+        f"{op} {c['received']} ({c['throttled']} throttled)" for op, c in sorted(calls.items())
+    )
+    lines = [f"  {summary['scenario']}: Logs requests from the triggers' start: {totals or '-'};"]
+    lines[-1] += f" AddTags {summary.get('add_tags')}"
+    if summary.get("lines_held") is None:
+        return lines
+    lines.append(
+        f"    lines: {summary['lines_held']} held, {summary['lines_by_trigger']} first shown by"
+        f" the trigger, {summary['lines_by_task']} by the resumed task, {summary['lines_lost']}"
+        f" lost ({summary['jobs_losing_lines']} jobs), {summary['lines_duplicated']} shown"
+        f" again, {summary['lines_unknown']} unknown; delay max"
+        f" {_num(summary.get('line_delay_max_s'), 1)} s"
+    )
+    lines.append(
+        f"    resumed tasks: {summary.get('resumed')} ({summary.get('resumed_unfinished')}"
+        f" unfinished, {summary.get('resume_failures')} crashed), event to task end p50/p99"
+        f" {_num(summary.get('resume_p50_s'), 1)}/{_num(summary.get('resume_p99_s'), 1)} s;"
+        f" last event {_num(summary.get('last_event_s'), 0)} s and last hand-over"
+        f" {_num(summary.get('handover_done_s'), 0)} s after the start;"
+        f" 'Could not read the logs' in {summary.get('tail_warnings') or 'no task'}"
+    )
+    return lines
+
+
 def account_lines(summaries: list[Summary]) -> list[str]:
     """How each real account was set up, and what listing it cost."""
     lines = []
@@ -180,15 +261,15 @@ def _finite(value: Any) -> Any:
 def plot(path: Path, summaries: list[Summary]) -> bool:
     """RSS growth and CPU seconds against N, both implementations, at the curve's interval
     and duration; returns False when there is nothing to draw."""
+    series = _series(summaries)
+    if not series:
+        return False  # before the import: a run of other scenarios needs no matplotlib
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a CI machine
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter
 
-    series = _series(summaries)
-    if not series:
-        return False
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     panels = (("rss_growth_mb", "RSS growth (MB)"), ("cpu_seconds", "CPU time, user+sys (s)"))
     for ax, (key, title) in zip(axes, panels, strict=True):

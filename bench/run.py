@@ -22,6 +22,7 @@ from report import (
     account_lines,
     call_lines,
     check_lines,
+    log_tail_lines,
     plot,
     side_by_side_lines,
     storm_lines,
@@ -84,6 +85,12 @@ def one_line(summary: dict[str, Any]) -> str:
             line += f", {summary['list_throttled']} list calls throttled"
         if summary.get("list_share") is not None:
             line += f", List share {summary['list_share']:g}/s"
+    if summary.get("lines_held") is not None:
+        delay = summary["line_delay_p99_s"]
+        line += (
+            f", {summary['lines_lost']} of {summary['lines_held']} log lines lost,"
+            f" line delay p99 {'n/a' if delay is None else f'{delay:.1f} s'}"
+        )
     return line
 
 
@@ -176,11 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     wall = clock.elapsed
     print("\n" + table(summaries))
     reported = side_by_side_lines(summaries)
+    log_tail = log_tail_lines(summaries)
     details = [
         *storm_lines(summaries),
         *call_lines(summaries),
         *account_lines(summaries),
         *reported,
+        *log_tail,
     ]
     for line in [*details, "", *check_lines(checks), *problems]:
         print(line)
@@ -193,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": summaries,
         "checks": [c.to_json() for c in checks],
         "reported": reported,
+        "log_tail": log_tail,
         "problems": problems,
     }
     write_json(results / f"{stem}.json", payload)

@@ -11,17 +11,23 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from metrics import LIST, POLLING
-from scenarios import Account, Scenario, Storm, warm_job
-from simproc import SimulatorProcess, create_jobs
+from metrics import ADD_TAGS, LIST, POLLING
+from scenarios import Account, LogsAccount, Scenario, Storm, warm_job
+from simproc import SimulatorProcess, create_jobs, simulator_log_lines
 
 from sagemaker_async.testing import SimulatorClient
 
 WORKER = Path(__file__).with_name("worker.py")
+RESUMER = Path(__file__).with_name("resumer.py")
 RESULT_MARK = "BENCH "
+#: A trigger's event as it fires (``print_log`` scenarios), for the resumed tasks.
+EVENT_MARK = "BENCH-EVENT "
+#: Worker slots resuming tasks after their events (``bench/resumer.py``).
+RESUME_THREADS = 16
 #: Name prefixes of the seeded jobs; never of the form "{scenario prefix}-", so a look-up
 #: of the scenario's jobs by prefix leaves them out.
 HISTORY_PREFIX, NEWER_PREFIX = "history", "others"
@@ -41,11 +47,20 @@ class WorkerProcess:
     :param argv: the worker's command line.
     :param log_dir: where its stderr and its own stdout log go.
     :param name: the scenario name, used for the log file names.
+    :param on_event: gets each event line (``BENCH-EVENT``, JSON) as the worker prints it.
     """
 
-    def __init__(self, argv: list[str], log_dir: Path, name: str) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        log_dir: Path,
+        name: str,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
         self.log = log_dir / f"{name}.log"
         self._stderr_path = log_dir / f"{name}.stderr.log"
+        self._on_event = on_event
+        self._lock = threading.Lock()  # the reader thread and the main thread both send
         self._lines: queue.Queue[str | None] = queue.Queue()
         with self._stderr_path.open("wb") as stderr:
             self._proc = subprocess.Popen(
@@ -62,6 +77,10 @@ class WorkerProcess:
         for line in self._proc.stdout:
             if line.startswith(RESULT_MARK):
                 self._lines.put(line[len(RESULT_MARK) :])
+            elif line.startswith(EVENT_MARK) and self._on_event is not None:
+                # A receiver that went away says so in its own result; keep reading ours.
+                with contextlib.suppress(ScenarioError):
+                    self._on_event(line[len(EVENT_MARK) :].strip())
         self._lines.put(None)
 
     def result(self, timeout: float) -> dict[str, Any]:
@@ -81,9 +100,10 @@ class WorkerProcess:
         stdin: IO[str] | None = self._proc.stdin
         assert stdin is not None
         try:
-            stdin.write(line + "\n")
-            stdin.flush()
-        except OSError:
+            with self._lock:
+                stdin.write(line + "\n")
+                stdin.flush()
+        except (OSError, ValueError):  # ValueError: stdin already closed
             raise ScenarioError(f"worker exited ({self._proc.wait()}):\n{self._tail()}") from None
 
     def stop(self) -> None:
@@ -100,17 +120,19 @@ class WorkerProcess:
 
 
 class CallSampler:
-    """Reads the simulator's polling counters (describes, list pages) once a second, from a
-    thread.
+    """Reads the simulator's call counters once a second, from a thread.
 
     Samples are ``(epoch seconds, polling requests received, served)``; served is ``None``
-    where the simulator does not tell them apart.
+    where the simulator does not tell them apart. With ``logs``, each sample goes on with
+    the CloudWatch Logs calls received and served (``{operation: n}`` each) and the
+    ``AddTags`` calls received (the log tail's cursor saves).
     """
 
-    def __init__(self, client: SimulatorClient, period: float = 1.0) -> None:
+    def __init__(self, client: SimulatorClient, period: float = 1.0, logs: bool = False) -> None:
         self.client = client
         self.period = period
-        self.samples: list[tuple[float, int, int | None]] = []
+        self.logs = logs
+        self.samples: list[tuple[Any, ...]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="call-sampler", daemon=True)
 
@@ -129,11 +151,17 @@ class CallSampler:
 
     def _sample(self) -> None:
         now = time.time()
-        received = _polling(self.client.calls())
+        calls = self.client.calls()
+        received = _polling(calls)
         # Received counts throttled calls too; served ones only exist with fault injection.
         served_calls = getattr(self.client, "served_calls", None)
         served = None if served_calls is None else _polling(served_calls())
-        self.samples.append((now, int(received), served))
+        if not self.logs:
+            self.samples.append((now, int(received), served))
+            return
+        logs = self.client.logs_sts_calls()
+        tags = int(calls.get(ADD_TAGS, 0))
+        self.samples.append((now, int(received), served, logs["received"], logs["served"], tags))
 
 
 def _polling(calls: dict[str, int]) -> int:
@@ -212,6 +240,8 @@ def prepare_simulator(sim: SimulatorProcess, scenario: Scenario, prefix: str) ->
     sim.client.reset()
     if scenario.account is not None:
         prepare_account(sim.client, scenario.account)
+    if scenario.logs is not None:
+        prepare_logs(sim.client, scenario.logs)
     sim.client.add_rule(f"{prefix}-", duration=scenario.duration)
     # Added last so it wins over the "{prefix}-" rule for this one name.
     sim.client.add_rule(warm_job(prefix), duration=0)
@@ -230,6 +260,39 @@ def prepare_account(client: SimulatorClient, account: Account) -> None:
         client.seed_history(account.history, prefix=HISTORY_PREFIX)
     if account.list_rate is not None:
         client.set_rate_limits({LIST: account.list_rate})
+
+
+def prepare_logs(client: SimulatorClient, logs: LogsAccount) -> None:
+    """The account's CloudWatch Logs limits (added to any limit already set) and empty
+    pages; late lines keep the simulator's default."""
+    limits: dict[str, float | dict[str, float]] = dict(client.rate_limits().get("limits") or {})
+    limits.update(logs.rate_limits())
+    client.set_rate_limits(limits)
+    client.set_logs(empty_pages=logs.empty_pages)
+
+
+def read_log_lines(sim: SimulatorProcess, names: list[str]) -> dict[str, list[list[Any]]]:
+    """Every line the simulator holds for the jobs, read once the scenario is over: limits
+    and empty pages lifted first, so the reading is complete and quick (the counters were
+    read before)."""
+    sim.client.set_rate_limits({})
+    sim.client.set_logs()
+    return simulator_log_lines(sim.endpoint_url, names)
+
+
+def resume_budget(scenario: Scenario) -> float:
+    """Seconds the resumed tasks may take after the last event: at the account's 5
+    FilterLogEvents a second, 1,000 hand-overs of a few pages each take many minutes."""
+    return max(120.0, 3.0 * scenario.n)
+
+
+def start_resumer(sim: SimulatorProcess, scenario: Scenario, log_dir: Path) -> WorkerProcess | None:
+    """The resumed tasks' process (``bench/resumer.py``) for a tailing scenario of ours."""
+    if not scenario.print_log or scenario.impl != "ours":
+        return None
+    argv = [sys.executable, str(RESUMER), "--endpoint", sim.endpoint_url]
+    argv += ["--threads", str(RESUME_THREADS), "--budget", str(resume_budget(scenario))]
+    return WorkerProcess(argv, log_dir, f"{scenario.name}.resumer")
 
 
 def seed_newer(client: SimulatorClient, count: int, after: float) -> None:
@@ -260,14 +323,23 @@ def run_scenario(
     them, and only then do the triggers start (a triggerer taking over old deferrals).
     """
     prepare_simulator(sim, scenario, prefix)
-    worker = WorkerProcess(worker_argv(scenario, sim.endpoint_url, prefix), log_dir, scenario.name)
-    sampler = CallSampler(sim.client)
+    resumer = start_resumer(sim, scenario, log_dir)
+    worker = WorkerProcess(
+        worker_argv(scenario, sim.endpoint_url, prefix),
+        log_dir,
+        scenario.name,
+        on_event=None if resumer is None else resumer.send,
+    )
+    sampler = CallSampler(sim.client, logs=scenario.logs is not None)
     storm: StormSchedule | None = None
+    handover: dict[str, Any] | None = None
     account = scenario.account
     newer = account.newer if account is not None else 0
     names = [f"{prefix}-{i:05d}" for i in range(scenario.n)]
     try:
         ready = worker.result(timeout=180)
+        if resumer is not None:
+            resumer.result(timeout=180)  # its imports are done
         if newer:
             creation = create_jobs(sim.endpoint_url, names)
             seed_newer(sim.client, newer, after=time.time())
@@ -285,12 +357,18 @@ def run_scenario(
             )
         worker.send("end")
         result = worker.result(timeout=scenario.duration * 3 + 180)
+        if resumer is not None:
+            # Every event has been forwarded: the worker prints its result after them.
+            resumer.send("end")
+            handover = resumer.result(timeout=resume_budget(scenario) + 180)
     finally:
         if storm is not None:
             storm.stop()
         if sampler.samples:
             sampler.stop()
         worker.stop()
+        if resumer is not None:
+            resumer.stop()
     result["ready"] = ready
     result["creation_seconds"] = creation
     result["go_at"] = started
@@ -305,5 +383,12 @@ def run_scenario(
     if storm is not None:
         result["storm_window"] = storm.applied
         result["fault_counters"] = storm.fault_counters
+    if scenario.logs is not None:
+        result["logs_calls"] = sim.client.logs_sts_calls()
+        result["rate_limits"] = sim.client.rate_limits()
+        result["log_settings"] = sim.client.log_settings()
+    if handover is not None:
+        result["handover"] = handover
+        result["sim_lines"] = read_log_lines(sim, names)  # last: it lifts the limits
     result["log"] = str(worker.log)
     return result

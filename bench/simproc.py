@@ -17,6 +17,7 @@ import boto3
 from botocore.config import Config
 
 from sagemaker_async.testing import SimulatorClient
+from sagemaker_async.testing.loglines import LOG_GROUP
 from sagemaker_async.testing.requests import training_request
 
 REGION = "us-east-1"
@@ -80,8 +81,13 @@ class SimulatorProcess:
 
 def sagemaker_client(endpoint_url: str, pool: int = 10) -> Any:
     """A boto3 SageMaker client with the simulator's dummy keys."""
+    return simulator_client("sagemaker", endpoint_url, pool)
+
+
+def simulator_client(service: str, endpoint_url: str, pool: int = 10) -> Any:
+    """A boto3 client of ``service`` with the simulator's dummy keys."""
     return boto3.session.Session().client(
-        "sagemaker",
+        service,
         region_name=REGION,
         endpoint_url=endpoint_url,
         aws_access_key_id=ACCESS_KEY,
@@ -127,3 +133,39 @@ def describe_capacity(endpoint_url: str, name: str, calls: int = 400, threads: i
         ):
             pass
     return calls / (time.monotonic() - started)
+
+
+def logs_client(endpoint_url: str, pool: int = 10) -> Any:
+    """A boto3 CloudWatch Logs client with the simulator's dummy keys."""
+    return simulator_client("logs", endpoint_url, pool)
+
+
+def simulator_log_lines(
+    endpoint_url: str, names: list[str], threads: int = 8
+) -> dict[str, list[list[Any]]]:
+    """Every log line the simulator holds for each job: ``[text, epoch seconds]``, the text
+    as the log tail shows it (``[<stream>] <message>``), the time the line's timestamp.
+
+    Read with FilterLogEvents over the job's streams, as the tail reads them, to the last
+    page; meant for after a scenario, with the account's limits and empty pages lifted.
+    """
+    client = logs_client(endpoint_url, pool=threads)
+
+    def read(name: str) -> list[list[Any]]:
+        pages = client.get_paginator("filter_log_events").paginate(
+            logGroupName=LOG_GROUP, logStreamNamePrefix=f"{name}/"
+        )
+        return [
+            [_shown_as(name, event), int(event["timestamp"]) / 1000]
+            for page in pages
+            for event in page.get("events", [])
+        ]
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return dict(zip(names, pool.map(read, names), strict=True))
+
+
+def _shown_as(job_name: str, event: dict[str, Any]) -> str:
+    """A line's text in the task log, as ``LogTail.absorb`` writes it."""
+    stream = str(event.get("logStreamName", "")).removeprefix(f"{job_name}/")
+    return f"[{stream}] {str(event.get('message', '')).rstrip()}"

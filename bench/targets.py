@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from scenarios import CURVE, HISTORY, HUGE, OLDWATCHED, SCALE, STORM
+from scenarios import CURVE, HISTORY, HUGE, LOGS, OLDWATCHED, SCALE, STORM
 
 from sagemaker_async.coverage import PAGE_SIZE
 from sagemaker_async.listshare import DEFAULT_LIST_SHARE
@@ -17,6 +17,8 @@ Summary = dict[str, Any]
 MAX_REQUESTS_PER_JOB_INTERVAL = 0.1
 #: Largest share of the account's list calls that its limit may refuse.
 MAX_LIST_THROTTLED = 0.05
+#: How far the tailing row's completion-to-event p99 may be from its twin's without tailing.
+MAX_TAIL_LATENCY_CHANGE = 0.10
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Check:
 
 def check_all(summaries: list[Summary]) -> list[Check]:
     """Every target that the scenarios measured can be checked against."""
-    checks = [*_compare(summaries), *_compare_history(summaries)]
+    checks = [*_compare(summaries), *_compare_history(summaries), *_log_tail(summaries)]
     per_kind: dict[str, Callable[[Summary], list[Check]]] = {
         SCALE: _scale,
         HUGE: _huge,
@@ -82,6 +84,52 @@ def _compare_history(summaries: list[Summary]) -> list[Check]:
             label = f"history compare N={n}"
             checks += _ratios(by_key[("ours", n)], by_key[("amazon", n)], label)
     return checks
+
+
+def _log_tail(summaries: list[Summary]) -> list[Check]:
+    """Each tailing ``logs`` row against its twin without tailing (same N, interval and
+    account): no line lost, and the status events as fresh as without the tail."""
+    rows = [s for s in summaries if s["kind"] == LOGS and not s.get("aborted")]
+    twins = {(s["n"], s["interval"]): s for s in rows if not s["print_log"]}
+    checks = []
+    for tailing in (s for s in rows if s["print_log"]):
+        label = f"log tail N={tailing['n']}"
+        checks += [_valid(tailing, label), _lines_lost(tailing, label)]
+        twin = twins.get((tailing["n"], tailing["interval"]))
+        if twin is not None:
+            checks += [_valid(twin, label), _latency_unchanged(tailing, twin, label)]
+    return checks
+
+
+def _lines_lost(summary: Summary, label: str) -> Check:
+    lost = summary.get("lines_lost")
+    measured = (
+        "lines not read"
+        if lost is None
+        else f"{lost} of {summary['lines_held']} lines ({summary['jobs_losing_lines']} jobs)"
+    )
+    return Check(label, "no log line lost", measured, lost == 0)
+
+
+def _latency_unchanged(tailing: Summary, twin: Summary, label: str) -> Check:
+    """The tail's requests go through a client of their own and a share of their own: the
+    status events must not wait for them."""
+    ours, theirs = tailing["latency_p99_s"], twin["latency_p99_s"]
+    within = (
+        ours is not None
+        and theirs is not None
+        and abs(ours - theirs) <= MAX_TAIL_LATENCY_CHANGE * theirs
+    )
+    measured = f"{_fmt(ours)} s vs {_fmt(theirs)} s without tailing"
+    if ours is not None and theirs:
+        measured += f" ({(ours - theirs) / theirs:+.1%})"
+    return Check(
+        label,
+        f"completion-to-event p99 within {MAX_TAIL_LATENCY_CHANGE:.0%} of the twin's"
+        " (print_log=False)",
+        measured,
+        within,
+    )
 
 
 def _ratios(ours: Summary, amazon: Summary, label: str) -> list[Check]:

@@ -9,6 +9,11 @@ triggerer does (one asyncio task per trigger consuming ``trigger.run()``). When 
 trigger has fired it prints one ``BENCH {...}`` line of measurements (``--n`` is the count
 the orchestrator will send). Anything else written to stdout (Airflow's and the triggers'
 logs) goes to ``--log`` instead, so the result lines cannot be mixed with it.
+
+With ``--print-log`` it also prints each trigger's event as it fires (``BENCH-EVENT {...}``,
+its payload with ``log_tail``), for the orchestrator to hand to the resumed tasks
+(``bench/resumer.py``), and the result holds the job log lines the triggers logged, each
+with when it was first logged (``linecapture``).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from collections.abc import Callable
 from typing import IO, Any
 
 RESULT_MARK = "BENCH "
+#: A trigger's event, sent as it fires (``--print-log``) for the resumed task's hand-over.
+EVENT_MARK = "BENCH-EVENT "
 CONN_ID = "bench_aws"
 # A guard for a shared 2-core / 24 GB machine: a run that grows past this is stopped and
 # reported as such instead of pushing the machine into swap or the OOM killer.
@@ -203,6 +210,9 @@ def trigger_factory(
                 aws_conn_id=CONN_ID,
                 # Off unless asked for: the amazon provider's trigger reads no logs.
                 print_log=print_log,
+                # As the operator passes it from the request (one instance each here): the
+                # tail reads many jobs' streams in one request once it knows them.
+                instance_count=1,
             )
 
         return ours
@@ -225,8 +235,22 @@ def trigger_factory(
     return amazon
 
 
-async def consume(trigger: Any) -> Outcome:
-    """Run one trigger as the triggerer does; returns (status, event time, message)."""
+EventSink = Callable[[dict[str, Any]], None]
+
+
+async def consume(
+    trigger: Any, job_name: str | None = None, on_event: EventSink | None = None
+) -> Outcome:
+    """Run one trigger as the triggerer does; returns (status, event time, message).
+
+    ``job_name`` marks what the trigger logs as that job's task log (see ``linecapture``);
+    set here, in the task's own context, it reaches the tasks the trigger starts too (its
+    log follower). ``on_event`` gets the first event's payload as it fires.
+    """
+    if job_name is not None:
+        from linecapture import JOB
+
+        JOB.set(job_name)
     status: str = "no-event"
     fired: float | None = None
     message = ""
@@ -237,6 +261,8 @@ async def consume(trigger: Any) -> Outcome:
                 status = str(payload.get("status"))
                 message = str(payload.get("message", ""))[:300]
                 fired = time.time()
+                if on_event is not None:
+                    on_event({**payload, "fired": fired})
     except Exception as exc:  # a crash is a result to report, not a reason to stop the others
         status, fired, message = "crashed", time.time(), f"{type(exc).__name__}: {exc}"[:300]
     finally:
@@ -277,7 +303,9 @@ async def read_line() -> str:
     return line.strip()
 
 
-async def run_triggers(factory: TriggerFactory, budget: float) -> dict[str, Outcome]:
+async def run_triggers(
+    factory: TriggerFactory, budget: float, on_event: EventSink | None = None
+) -> dict[str, Outcome]:
     """One task per job name as the names arrive, as a triggerer picks up new deferrals.
 
     The orchestrator sends each batch of names as soon as those jobs exist, so a trigger
@@ -287,7 +315,10 @@ async def run_triggers(factory: TriggerFactory, budget: float) -> dict[str, Outc
     tasks: dict[str, asyncio.Task[Outcome]] = {}
     while (line := await read_line()) != "end":
         for name in line.split():
-            tasks[name] = asyncio.create_task(consume(factory(name)), name=name)
+            # Marked only when lines are captured: a context variable set in each of 10,000
+            # tasks would add objects to the heap that other scenarios measure.
+            run = consume(factory(name), None if on_event is None else name, on_event)
+            tasks[name] = asyncio.create_task(run, name=name)
     if tasks:
         await asyncio.wait(tasks.values(), timeout=budget)
     outcomes: dict[str, Outcome] = {}
@@ -307,6 +338,7 @@ async def measure(args: argparse.Namespace, results: IO[str]) -> None:
     from scenarios import warm_job
 
     import_triggerer()
+    capture = _capture_lines() if args.print_log else None
     warm = warm_job(args.prefix)
     factory = trigger_factory(
         args.impl, args.interval, args.duration, args.print_log, args.endpoint, warm
@@ -330,7 +362,8 @@ async def measure(args: argparse.Namespace, results: IO[str]) -> None:
     collections.start()
     cpu0, wall0, started = probes.cpu_seconds(), time.monotonic(), time.time()
     guard = asyncio.create_task(_rss_guard(sampler))
-    run = asyncio.create_task(run_triggers(factory, budget=args.duration * 3 + 60))
+    on_event = None if capture is None else (lambda payload: emit(results, payload, EVENT_MARK))
+    run = asyncio.create_task(run_triggers(factory, args.duration * 3 + 60, on_event))
     await asyncio.wait({run, guard}, return_when=asyncio.FIRST_COMPLETED)
     aborted = not run.done()
     if aborted:
@@ -370,6 +403,9 @@ async def measure(args: argparse.Namespace, results: IO[str]) -> None:
         "aborted": "RSS above the guard limit" if aborted else None,
         "events": {name: list(outcome) for name, outcome in outcomes.items()},
     }
+    if capture is not None:
+        # The job log lines the triggers showed, each with when it was first logged.
+        payload["shown"] = capture.view()
     emit(results, payload)
 
 
@@ -387,8 +423,17 @@ async def _gather_outcomes(
     return {}
 
 
-def emit(stream: IO[str], payload: dict[str, Any]) -> None:
-    stream.write(RESULT_MARK + json.dumps(payload) + "\n")
+def _capture_lines() -> Any:
+    """Note the job log lines the triggers log (after Airflow set structlog up)."""
+    from linecapture import LineCapture
+
+    capture = LineCapture()
+    capture.install()
+    return capture
+
+
+def emit(stream: IO[str], payload: dict[str, Any], mark: str = RESULT_MARK) -> None:
+    stream.write(mark + json.dumps(payload) + "\n")
     stream.flush()
 
 

@@ -32,8 +32,9 @@ SINGLE_ATTEMPT = {"mode": "standard", "total_max_attempts": 1}
 BLOCKING_LOG_TRIES = 5
 #: Tries of each request of a job's last log reads, after its wait: nothing reads those
 #: lines later, and many tasks resuming at once share the account's 5 FilterLogEvents a
-#: second (full-jitter backoff capped at 30 s: about two minutes at most).
-LAST_READ_TRIES = 10
+#: second (full-jitter backoff capped at 30 s: four minutes on average if every try is
+#: throttled).
+LAST_READ_TRIES = 20
 #: How long the describes made while resuming or giving up retry transient errors (seconds):
 #: they only add detail or decide on a stop, so they must not hold the worker for minutes.
 RESUME_RETRY_FOR = 30.0

@@ -313,7 +313,7 @@ class LogFollower:
         ``save`` is false). Each of the two reads goes on past the page budget, up to
         :data:`FINISH_READS` budgets."""
         await self.catch_up(sagemaker, logs)
-        if self.tail is not None:
+        if self.tail is not None and wait > 0:  # else the late lines were due: read already
             await asyncio.sleep(wait)
             await self.catch_up(sagemaker, logs)
         if save:
@@ -340,21 +340,21 @@ class LogFollower:
         for _ in range(FINISH_READS):
             # Alone, by the job's stream prefix: a last read also finds a stream that
             # appeared late (an instance replaced, say).
-            await self.once(sagemaker, logs, save=False, batched=False)
+            await self.once(sagemaker, logs, save=False, last=True)
             if self.tail is None or self.tail.pending is None:
                 return
 
     async def once(
-        self, sagemaker: AsyncCaller, logs: AsyncCaller, save: bool = True, batched: bool = True
+        self, sagemaker: AsyncCaller, logs: AsyncCaller, save: bool = True, last: bool = False
     ) -> None:
-        """Show what is new, with other jobs' streams when ``batched`` and the job's streams
-        are all known; does nothing until the status poll has told :attr:`arn` (or a
-        :attr:`tail` was handed over)."""
+        """Show what is new, with other jobs' streams once the job's are known (unless it is
+        one of the ``last`` reads, alone); does nothing until the status poll has told
+        :attr:`arn` (or a :attr:`tail` was handed over)."""
         if self.arn is None and self.tail is None:
             return
         try:
             tail = await self._tail(sagemaker)
-            if not (batched and await self._read_batched(logs, tail)):
+            if last or not await self._read_batched(logs, tail):
                 await self._read(logs, tail)
             if save and self._due():
                 await self.save(sagemaker)
@@ -363,7 +363,8 @@ class LogFollower:
                 return  # no log group yet: the job has not written anything
             if not self._warned:
                 self._warned = True
-                self.emit(f"Could not read the logs of {self.job_name} (will keep trying): {exc}")
+                later = "" if last else " (will keep trying)"
+                self.emit(f"Could not read the logs of {self.job_name}{later}: {exc}")
 
     async def save(self, sagemaker: AsyncCaller) -> None:
         """Write the cursor tag if it moved since it was last written."""

@@ -99,10 +99,20 @@ class SimulatorClient:
         """How many times each SageMaker operation got past the injected faults and was handled."""
         return cast("dict[str, int]", self._request("GET", "calls")["served"])
 
+    def logs_sts_calls(self) -> dict[str, dict[str, int]]:
+        """``{"received": {operation: n}, "served": {operation: n}}`` of the CloudWatch Logs
+        and STS calls since the last reset. Received counts every call, those refused for an
+        expired token, a fault or the account's rate limit too; served, those answered."""
+        answer = self._request("GET", "calls").get("logs_sts") or {}
+        return {
+            "received": dict(answer.get("received") or {}),
+            "served": dict(answer.get("served") or {}),
+        }
+
     def reset(self) -> None:
         """Forget all jobs (a seeded history too), rules, faults, rate limits, quotas,
-        capacity failures, call counters and assumed roles; restore the default listing
-        and log settings."""
+        capacity failures, call counters (CloudWatch Logs and STS ones too) and assumed
+        roles; restore the default listing and log settings."""
         self._request("POST", "reset", {})
 
     def set_faults(self, **config: Unpack[FaultSettings]) -> None:

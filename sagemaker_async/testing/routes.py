@@ -100,7 +100,11 @@ class ControlApi:
 
     def _calls_view(self) -> dict[str, Any]:
         store = self.app.store
-        return {"calls": store.calls(), "served": store.calls(served=True)}
+        return {
+            "calls": store.calls(),
+            "served": store.calls(served=True),
+            "logs_sts": self.app.others.counts.view(),
+        }
 
     def _quotas(self, request: ControlRequest) -> Response:
         region = request.query.get("region", DEFAULT_REGION)

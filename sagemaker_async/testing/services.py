@@ -17,7 +17,9 @@ goes through the :class:`~sagemaker_async.testing.sts.AssumeRoleDesk`.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -82,8 +84,36 @@ def expired_answer(service: str) -> WSGIApplication:
     return error_for(service, "ExpiredTokenException", EXPIRED_MESSAGE, 400)
 
 
+class CallCounts:
+    """How many times each CloudWatch Logs or STS operation was received, and served; the
+    SageMaker counters live with the jobs (:class:`~sagemaker_async.testing.jobs.JobStore`).
+
+    Received counts every call, refused ones too (expired token, fault, rate limit); served
+    only those handed on to be answered. Thread-safe: the server runs a thread per request.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._received: Counter[str] = Counter()
+        self._served: Counter[str] = Counter()
+
+    def count(self, operation: str, served: bool = False) -> None:
+        with self._lock:
+            (self._served if served else self._received)[operation] += 1
+
+    def view(self) -> dict[str, dict[str, int]]:
+        """``{"received": {operation: n}, "served": {operation: n}}`` since the last reset."""
+        with self._lock:
+            return {"received": dict(self._received), "served": dict(self._served)}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._received.clear()
+            self._served.clear()
+
+
 class LogsAndSts:
-    """Answers CloudWatch Logs and STS calls (see the module doc).
+    """Answers CloudWatch Logs and STS calls (see the module doc), counting them.
 
     :param faults: the fault injector.
     :param limits: the account's rate limits.
@@ -105,11 +135,13 @@ class LogsAndSts:
         self.sts = sts
         self.log_settings = log_settings
         self.backend = backend
+        self.counts = CallCounts()
 
     def answer(
         self, call: Call, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
         """Check the call, then serve it."""
+        self.counts.count(call.operation)
         if self.sts.expired(environ):
             return expired_answer(call.service)(environ, start_response)
         decision = self.faults.decide(call.operation, by_default=False)
@@ -120,6 +152,7 @@ class LogsAndSts:
         if not self.limits.allow(call.operation):
             throttled = error_for(call.service, "ThrottlingException", "Rate exceeded", 400)
             return throttled(environ, start_response)
+        self.counts.count(call.operation, served=True)
         return self._serve(call, environ, start_response)
 
     def _serve(

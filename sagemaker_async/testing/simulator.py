@@ -155,14 +155,16 @@ class SimulatorApp:
         return self.control.answer(method, path[len(CONTROL_PREFIX) :].strip("/"), request)
 
     def reset(self) -> None:
-        """Forget jobs, rules, faults, limits, quotas, capacity failures, counters and assumed
-        roles, restore the listing and log settings; delete the jobs' log streams."""
+        """Forget jobs, rules, faults, limits, quotas, capacity failures, counters (CloudWatch
+        Logs and STS ones too) and assumed roles, restore the listing and log settings;
+        delete the jobs' log streams."""
         self.faults.reset()
         self.limits.reset()
         self.capacity.reset()
         self.listing.reset()
         self.log_settings.reset()
         self.sts.reset()
+        self.others.counts.reset()
         # Store first: once a job is gone from the store its logs are no longer written.
         self.store.reset()
         self.logs.reset()

@@ -12,8 +12,10 @@ import pytest
 from botocore.parsers import create_parser
 
 from sagemaker_async.testing.faults import FaultInjector, parse_faults
+from sagemaker_async.testing.limits import RateLimiter
+from sagemaker_async.testing.logpages import LogSettings
 from sagemaker_async.testing.protocols import aws_error, error_for, query_error
-from sagemaker_async.testing.services import Call, identify
+from sagemaker_async.testing.services import Call, LogsAndSts, identify
 from sagemaker_async.testing.sts import AssumeRoleDesk
 
 
@@ -153,3 +155,34 @@ def test_moto_lifetimes_are_read_from_its_answer() -> None:
     assert not desk.expired(signed)
     clock.now += 1
     assert desk.expired(signed)
+
+
+def test_logs_and_sts_calls_are_counted_received_and_served() -> None:
+    """What the bench reads as CloudWatch Logs requests: every call received, refused ones
+    too (rate limit, fault, expired token), and served only when answered."""
+    clock = Clock()
+    limits = RateLimiter(clock=lambda: 0.0)  # a still clock: the bucket never refills
+    limits.configure({"DescribeLogStreams": {"rate": 1, "burst": 1}})
+    faults = FaultInjector()
+    faults.configure({"throttle_fraction": 1.0, "operations": ["GetLogEvents"]})
+    desk = AssumeRoleDesk(clock)
+    desk.configure(10.0)
+    assume(desk, moto_answer("2000-01-01T00:00:00Z"))
+    calls = LogsAndSts(faults, limits, desk, LogSettings(), moto_answer("x"))
+
+    def send(operation: str, token: str = "") -> None:
+        target = f"Logs_20140328.{operation}"
+        env = {**environ("logs", b"{}", target=target, token=token), "REQUEST_METHOD": "POST"}
+        calls.answer(Call("logs", operation), env, lambda status, headers, *rest: None)
+
+    send("DescribeLogStreams")  # served
+    send("DescribeLogStreams")  # over the limit
+    send("GetLogEvents")  # faulted
+    clock.now += 11
+    send("FilterLogEvents", token="TOKEN1")  # expired
+    assert calls.counts.view() == {
+        "received": {"DescribeLogStreams": 2, "GetLogEvents": 1, "FilterLogEvents": 1},
+        "served": {"DescribeLogStreams": 1},
+    }
+    calls.counts.reset()
+    assert calls.counts.view() == {"received": {}, "served": {}}
