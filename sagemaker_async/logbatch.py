@@ -110,6 +110,9 @@ class LogBatch:
             "logGroupName": LOG_GROUP,
             "logStreamNames": [s for ask in members for s in ask.tail.stream_names()],
             "startTime": min(ask.tail.start() for ask in members),
+            # Up to now only: pages of jobs still writing would otherwise go on as long as
+            # they do (a token promises nothing), and the next read takes the rest.
+            "endTime": read_from,
         }
         events: Events = []
         for _ in range(MAX_PAGES):

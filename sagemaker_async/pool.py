@@ -106,8 +106,10 @@ class SharedClient:
         if asyncio.get_running_loop() is not self.loop:
             raise RuntimeError("a pooled client was used from an event loop that did not create it")
         pacer = self.pacers.get(operation, self.pacer)
+        # The turn first: callers waiting for one operation's pace must not hold the
+        # connections another operation's calls need.
+        await pacer.wait_turn()
         async with self.slots:
-            await pacer.wait_turn()
             try:
                 result = await getattr(self.client, operation)(**kwargs)
             except ClientError as exc:
