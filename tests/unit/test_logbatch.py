@@ -32,6 +32,8 @@ class Account:
         self.page_size = page_size
         #: Raised by DescribeLogStreams, when set.
         self.describe_error: Exception | None = None
+        #: Each stream writes a line, stamped just now, before every FilterLogEvents answer.
+        self.writing = False
         self.requests: list[dict[str, Any]] = []
 
     async def call(self, operation: str, **kwargs: Any) -> Any:
@@ -46,6 +48,10 @@ class Account:
                 raise self.describe_error
             return self.streams(kwargs["logStreamNamePrefix"])
         assert operation == "filter_log_events", operation
+        if self.writing:
+            now = int(time.time() * 1000) + 1  # after the read began, even within its ms
+            for stream in self.lines.values():
+                stream.append((now, f"written at {now}"))
         assert kwargs["logGroupName"] == LOG_GROUP
         names, prefix = kwargs.get("logStreamNames"), kwargs.get("logStreamNamePrefix")
         assert bool(names) != bool(prefix), "one of the two, as the API requires"
@@ -55,7 +61,7 @@ class Account:
             for s, stream in self.lines.items()
             if (names and s in names) or (prefix and s.startswith(prefix))
             for i, (t, m) in enumerate(stream)
-            if t >= kwargs["startTime"]
+            if kwargs["startTime"] <= t <= kwargs.get("endTime", t)
         ]
         events.sort(key=lambda e: e["timestamp"])
         offset = int(kwargs.get("nextToken", 0))
@@ -256,6 +262,21 @@ async def test_a_follower_cancelled_while_its_batch_reads_shows_nothing_and_keep
     assert tail is not None and tail.cursor("job0/algo-1-1") == T0 + 1000
     await readers[0].once(account, account, save=False)
     assert shown["job0"][-1] == "[algo-1-1] job0 new", "read next time"
+
+
+@pytest.mark.asyncio
+async def test_jobs_writing_faster_than_pages_are_read_never_cut_a_batch_short() -> None:
+    account = Account(jobs_writing(3, lines=1), page_size=2)
+    readers, shown = followers(account, 3)
+    await read_all(account, readers)  # finds the streams
+    account.writing = True
+    account.requests.clear()
+    await read_all(account, readers)
+    # Up to the read's start: the lines written while it pages are the next read's (three
+    # a page, two read: unbounded, it would never end).
+    assert len(account.batched()) <= 4 and not account.alone()
+    (request,) = {r["endTime"] for r in account.batched()}
+    assert all(int(line.rsplit(" ", 1)[1]) <= request for line in shown["job1"][1:])
 
 
 @pytest.mark.asyncio

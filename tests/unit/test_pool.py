@@ -309,3 +309,36 @@ async def test_an_answer_that_is_not_aws_is_raised_in_one_line_naming_the_endpoi
     assert "<" not in str(raised.value)
     # The page stays out of the traceback too.
     assert raised.value.__context__ is None or raised.value.__suppress_context__
+
+
+class LogsCalls:
+    """Answers at once and keeps the order of the calls."""
+
+    def __init__(self) -> None:
+        self.done: list[str] = []
+
+    async def describe_log_streams(self, **kwargs: Any) -> Any:
+        self.done.append("describe_log_streams")
+        return {}
+
+    async def filter_log_events(self, **kwargs: Any) -> Any:
+        self.done.append("filter_log_events")
+        return {}
+
+
+@pytest.mark.asyncio
+async def test_callers_waiting_for_one_operation_s_pace_leave_the_connections_to_others() -> None:
+    fake = LogsCalls()
+    shared = SharedClient(
+        fake,
+        Pacer(),
+        asyncio.get_running_loop(),
+        AsyncExitStack(),
+        asyncio.Semaphore(1),
+        {"describe_log_streams": Pacer(5.0)},  # one call every 0.2 s
+    )
+    finds = [asyncio.ensure_future(shared.call("describe_log_streams")) for _ in range(4)]
+    await asyncio.sleep(0.05)  # the first find has gone out; three wait for their turns
+    await asyncio.wait_for(shared.call("filter_log_events"), 0.1)
+    await asyncio.gather(*finds)
+    assert fake.done.index("filter_log_events") == 1
