@@ -121,3 +121,15 @@ def _number(text: str, kind: type[int] | type[float]) -> Any:
         return kind(text.strip())
     except ValueError:
         return text  # left as is, so validation names the field and the value
+
+
+def instance_count(config: dict[str, Any]) -> int | None:
+    """How many instances a training request asks for (SageMaker writes one log stream
+    each), if it says: ``ResourceConfig``'s ``InstanceCount`` plus its instance groups'."""
+    resource = config.get("ResourceConfig") or {}
+    counts = [group.get("InstanceCount") for group in resource.get("InstanceGroups") or []]
+    if "InstanceCount" in resource or not counts:
+        counts.append(resource.get("InstanceCount"))
+    if not all(isinstance(count, int) and count > 0 for count in counts):
+        return None
+    return sum(int(count) for count in counts)

@@ -35,6 +35,8 @@ BLOCKING_LOG_TRIES = 5
 #: second (full-jitter backoff capped at 30 s: four minutes on average if every try is
 #: throttled).
 LAST_READ_TRIES = 20
+#: Bound on a job's last log reads as a whole (seconds): they hold a worker slot.
+LAST_READS_SECONDS = 300.0
 #: How long the describes made while resuming or giving up retry transient errors (seconds):
 #: they only add detail or decide on a stop, so they must not hold the worker for minutes.
 RESUME_RETRY_FOR = 30.0
@@ -227,8 +229,10 @@ class SageMakerHook(BaseHook):
             state = hand_over.get("state")
             follower.tail = LogTail.from_state(job_name, state) if state else LogTail(job_name)
             due = float(hand_over.get("ended_at") or 0) + LATE_LINES_WAIT - time.time()
-            readers = self._readers(LAST_READ_TRIES)
-            asyncio.run(follower.finish(*readers, wait=max(0.0, due), save=False))
+            finish = follower.finish(
+                *self._readers(LAST_READ_TRIES), wait=max(0.0, due), save=False
+            )
+            asyncio.run(asyncio.wait_for(finish, LAST_READS_SECONDS))
         except Exception as exc:
             self.log.warning("Could not read the logs of training job %s: %s", job_name, exc)
 
@@ -247,7 +251,8 @@ class SageMakerHook(BaseHook):
                 # What the job wrote since the last read, and what reached CloudWatch late;
                 # best effort, never what ends the wait.
                 with contextlib.suppress(Exception):
-                    asyncio.run(follower.finish(*self._readers(LAST_READ_TRIES)))
+                    finish = follower.finish(*self._readers(LAST_READ_TRIES))
+                    asyncio.run(asyncio.wait_for(finish, LAST_READS_SECONDS))
 
     def _show_logs(self, follower: LogFollower) -> None:
         # The follower's logic is async (the trigger's); a private loop runs it with boto3.

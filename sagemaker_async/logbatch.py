@@ -28,7 +28,9 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from sagemaker_async import errors
 from sagemaker_async.logtail import (
+    LATE_WINDOW_MS,
     LOG_GROUP,
     MAX_PAGES,
     MAX_STREAM_NAMES,
@@ -56,7 +58,9 @@ class LogBatch:
     """
 
     def __init__(self, logs: AsyncCaller) -> None:
-        self.logs = logs
+        # Weakly: the registry of batches is keyed by this client, which must stay free
+        # to go when its last user releases it.
+        self._logs = weakref.ref(logs)
         self._queue: collections.deque[_Ask] = collections.deque()
         self._runner: asyncio.Task[None] | None = None
 
@@ -66,6 +70,8 @@ class LogBatch:
         failed or was cut short, and the caller should read on its own."""
         if len(tail.stream_names()) > MAX_STREAM_NAMES:
             return None
+        if tail.start() < time.time() * 1000 - 2 * LATE_WINDOW_MS:
+            return None  # far behind (a backlog): it would drag every member's read back
         ask = _Ask(tail)
         self._queue.append(ask)
         if self._runner is None or self._runner.done():
@@ -73,17 +79,31 @@ class LogBatch:
         return await ask.answer
 
     async def _run(self) -> None:
-        while self._queue:
-            members = self._take()
-            if not members:
-                continue
-            try:
-                found = await self._fetch(members)
-            except Exception:  # best effort: each member reads on its own this time
-                found = None
-            for ask in members:
+        members: list[_Ask] = []
+        try:
+            while self._queue:
+                members = self._take()
+                found = await self._found(members)
+                shares = {} if found is None else _by_stream(found[0])
+                for ask in members:
+                    if not ask.answer.done():
+                        share = None if found is None else _share(ask.tail, shares, found[1])
+                        ask.answer.set_result(share)
+        finally:  # however the runner ends, nobody waits on it for ever
+            for ask in [*members, *self._queue]:
                 if not ask.answer.done():
-                    ask.answer.set_result(_for(ask.tail, found))
+                    ask.answer.set_result(None)
+
+    async def _found(self, members: list[_Ask]) -> tuple[Events, int | None] | None:
+        """One read for ``members``: throttled, nothing (they wait for the next one rather
+        than each spend a request of the same scarce limit); failed otherwise or cut
+        short, ``None`` (each reads alone)."""
+        if not members:
+            return None
+        try:
+            return await self._fetch(members)
+        except errors.CALL_ERRORS as exc:
+            return ([], None) if errors.is_transient(exc) else None
 
     def _take(self) -> list[_Ask]:
         """The next asks whose streams fit in one request (cancelled ones dropped)."""
@@ -102,9 +122,12 @@ class LogBatch:
             streams += count
         return members
 
-    async def _fetch(self, members: list[_Ask]) -> tuple[Events, int] | None:
+    async def _fetch(self, members: list[_Ask]) -> tuple[Events, int | None] | None:
         """The events of one read over the members' streams and when it began (epoch ms);
         ``None`` if the page budget ran out first."""
+        logs = self._logs()
+        if logs is None:
+            return None
         read_from = int(time.time() * 1000)
         request: dict[str, Any] = {
             "logGroupName": LOG_GROUP,
@@ -116,7 +139,7 @@ class LogBatch:
         }
         events: Events = []
         for _ in range(MAX_PAGES):
-            page = await self.logs.call("filter_log_events", **request)
+            page = await logs.call("filter_log_events", **request)
             events += page.get("events", [])
             token = page.get("nextToken")
             if not token:
@@ -125,25 +148,17 @@ class LogBatch:
         return None
 
 
-def instance_count(config: dict[str, Any]) -> int | None:
-    """How many instances a training request asks for (SageMaker writes one log stream
-    each), if it says: ``ResourceConfig``'s ``InstanceCount`` plus its instance groups'."""
-    resource = config.get("ResourceConfig") or {}
-    counts = [group.get("InstanceCount") for group in resource.get("InstanceGroups") or []]
-    if "InstanceCount" in resource or not counts:
-        counts.append(resource.get("InstanceCount"))
-    if not all(isinstance(count, int) and count > 0 for count in counts):
-        return None
-    return sum(int(count) for count in counts)
+def _by_stream(events: Events) -> dict[str, Events]:
+    """A read's events by stream, in one pass (a read may hold 10,000 per page)."""
+    streams: dict[str, Events] = collections.defaultdict(list)
+    for event in events:
+        streams[str(event.get("logStreamName", ""))].append(event)
+    return streams
 
 
-def _for(tail: LogTail, found: tuple[Events, int] | None) -> Batched | None:
+def _share(tail: LogTail, streams: dict[str, Events], read_from: int | None) -> Batched:
     """A member's share of a read."""
-    if found is None:
-        return None
-    events, read_from = found
-    names = set(tail.stream_names())
-    return Batched([e for e in events if e.get("logStreamName") in names], read_from)
+    return Batched([e for name in tail.stream_names() for e in streams.get(name, [])], read_from)
 
 
 _BATCHES: weakref.WeakKeyDictionary[Any, LogBatch] = weakref.WeakKeyDictionary()

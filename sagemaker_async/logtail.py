@@ -54,6 +54,11 @@ SAVE_ON_CANCEL_TIMEOUT = 2.0
 #: ``FilterLogEvents`` takes up to this many ``logStreamNames`` (its API reference); the
 #: streams of a job with more are read by prefix, alone.
 MAX_STREAM_NAMES = 100
+#: How often a job short of one stream per instance looks for its streams (seconds): one
+#: still starting has none, and ``DescribeLogStreams`` has a limit of its own.
+FIND_STREAMS_EVERY = 60.0
+#: How often a job with all its streams looks for new ones (an instance replaced).
+RECHECK_STREAMS_EVERY = 600.0
 
 
 class AsyncCaller(Protocol):
@@ -68,11 +73,12 @@ class Batched:
 
     :param events: the job's events (some may have been shown already).
     :param read_from: epoch ms when the read (of every page) began: no line of these
-        streams older than that, bar late ones, is still to come.
+        streams older than that, bar late ones, is still to come. ``None``: the read was
+        throttled, and the job waits for the next one.
     """
 
     events: list[dict[str, Any]]
-    read_from: int
+    read_from: int | None
 
 
 class BatchReader(Protocol):
@@ -86,6 +92,9 @@ class BatchReader(Protocol):
 class _StreamCursor:
     stamp: int  # epoch ms of the last line shown from the stream
     seen: set[str] = field(default_factory=set)  # event ids shown at that millisecond
+    #: Known for this stream itself (found by name, or read to the end), not the floor's
+    #: guess: a stream found late is read from its first line, however old.
+    exact: bool = False
 
 
 @dataclass
@@ -116,20 +125,22 @@ class LogTail:
     def state(self) -> dict[str, Any]:
         """Exactly what the tail has shown, as JSON, for another reader to go on from there
         (unlike the cursor tag, it keeps the lines shown at each stream's last millisecond)."""
-        streams = {name: [c.stamp, sorted(c.seen)] for name, c in self._streams.items()}
+        streams = {name: [c.stamp, sorted(c.seen), c.exact] for name, c in self._streams.items()}
         return {"floor": self.floor, "streams": streams}
 
     @classmethod
     def from_state(cls, job_name: str, state: dict[str, Any]) -> LogTail:
         """A tail that goes on from :meth:`state`."""
         tail = cls(job_name, int(state.get("floor", 0)))
-        for name, (stamp, seen) in (state.get("streams") or {}).items():
-            tail._streams[name] = _StreamCursor(int(stamp), set(seen))
+        for name, (stamp, seen, *exact) in (state.get("streams") or {}).items():
+            tail._streams[name] = _StreamCursor(int(stamp), set(seen), bool(exact and exact[0]))
         return tail
 
     def cursor(self, stream: str) -> int:
-        """Epoch ms of the last line shown from ``stream`` (at least :attr:`floor`)."""
-        return max(self._stream(stream).stamp, self.floor)
+        """Epoch ms of the last line shown from ``stream`` (at least :attr:`floor`, unless
+        the stream's own position is known)."""
+        current = self._stream(stream)
+        return current.stamp if current.exact else max(current.stamp, self.floor)
 
     def start(self, streams: Iterable[str] | None = None) -> int:
         """Where the next read begins: the oldest cursor of ``streams`` (default: of every
@@ -142,19 +153,27 @@ class LogTail:
         return list(self._streams)
 
     def know(self, streams: dict[str, int]) -> None:
-        """Streams found by name with their first event's time (epoch ms): each is read
-        from there on, unless it has a cursor already (no line comes before the first)."""
-        for name, first in streams.items():
+        """Streams found by name, each with where its lines begin (epoch ms): a new one is
+        read from there, whatever the floor; one met before keeps its cursor."""
+        for name, begins in streams.items():
             if name not in self._streams:
                 saved = self._saved.get(stream_key(name))
-                self._streams[name] = _StreamCursor(saved if saved is not None else first - 1)
+                if saved is not None:
+                    self._streams[name] = _StreamCursor(saved)
+                else:
+                    self._streams[name] = _StreamCursor(begins, exact=True)
 
     def settle(self, read_from: int) -> None:
         """A read of every page of the job's streams began at ``read_from`` (epoch ms): only
-        late lines can still be older, so the next reads start no earlier than
+        late lines can still be older, so each stream's next read starts no earlier than
         :data:`LATE_WINDOW_MS` before it (a stream silent for long would hold a read of
         many jobs' streams back)."""
-        self.floor = max(self.floor, read_from - LATE_WINDOW_MS)
+        bound = read_from - LATE_WINDOW_MS
+        for name, current in self._streams.items():
+            stamp = max(self.cursor(name), bound)
+            if stamp > current.stamp:
+                current.stamp, current.seen = stamp, set()
+            current.exact = True
 
     def streams_request(self) -> dict[str, Any]:
         return {"logGroupName": LOG_GROUP, "logStreamNamePrefix": f"{self.job_name}/"}
@@ -285,6 +304,7 @@ class LogFollower:
         self.arn: str | None = None
         self._saved: str | None = None  # the cursor tag's value on the job
         self._saved_at: float | None = None  # when this follower last wrote it
+        self._found_at: float | None = None  # when it last looked for its streams
         self._warned = False
 
     async def follow(self, sagemaker: AsyncCaller, logs: AsyncCaller, interval: float) -> None:
@@ -393,30 +413,43 @@ class LogFollower:
         """Whether the job's new lines were read with other jobs' streams (and shown).
 
         A job whose instance count is known finds its streams' names by
-        ``DescribeLogStreams`` (a limit apart from ``FilterLogEvents``') until it has found
-        them all; it is read in a batch as soon as it has found one.
+        ``DescribeLogStreams`` (a limit apart from ``FilterLogEvents``'); it is read in a
+        batch as soon as it has found one.
         """
         if self.batch is None or not self.instances or self.instances > MAX_STREAM_NAMES:
             return False
         if tail.pending is not None:
             return False  # a read cut short goes on from its token first
-        if len(tail.stream_names()) < self.instances:
-            try:
-                await self._find_streams(logs, tail)
-            except errors.CALL_ERRORS as exc:
-                if errors.error_code(exc) == "ResourceNotFoundException":
-                    raise  # no log group yet
-                if not errors.is_transient(exc):
-                    self.batch = None  # no DescribeLogStreams (access, say): read alone
-                return False
-            if not tail.stream_names():
-                return True  # nothing written yet
+        if not await self._look_for_streams(logs, tail):
+            return False
+        if not tail.stream_names():
+            return True  # nothing written yet
         found = await self.batch.read(tail)
         if found is None:
             return False
         for line in tail.absorb({"events": found.events}):
             self.emit(line)
-        tail.settle(found.read_from)
+        if found.read_from is not None:
+            tail.settle(found.read_from)
+        return True
+
+    async def _look_for_streams(self, logs: AsyncCaller, tail: LogTail) -> bool:
+        """Find the job's streams when due; ``False`` if that failed (read alone)."""
+        every = FIND_STREAMS_EVERY
+        if len(tail.stream_names()) >= (self.instances or 0):
+            every = RECHECK_STREAMS_EVERY
+        if self._found_at is not None and self.clock() - self._found_at < every:
+            return True
+        self._found_at = self.clock()
+        try:
+            await self._find_streams(logs, tail)
+        except errors.CALL_ERRORS as exc:
+            if errors.error_code(exc) == "ResourceNotFoundException":
+                raise  # no log group yet
+            if not errors.is_transient(exc):
+                self.batch = None  # no DescribeLogStreams (access, say): read alone
+                return False
+            return bool(tail.stream_names())  # throttled: the streams known, or alone
         return True
 
     async def _find_streams(self, logs: AsyncCaller, tail: LogTail) -> None:
@@ -424,7 +457,7 @@ class LogFollower:
         request = tail.streams_request()
         for _ in range(MAX_STREAM_NAMES // 50):
             page = await logs.call("describe_log_streams", **request)
-            tail.know({s["logStreamName"]: _first_written(s) for s in page.get("logStreams", [])})
+            tail.know({s["logStreamName"]: _lines_begin(s) for s in page.get("logStreams", [])})
             if not page.get("nextToken"):
                 return
             request = {**request, "nextToken": page["nextToken"]}
@@ -433,6 +466,9 @@ class LogFollower:
         """Show the new lines of every stream of the job, reading at most
         :data:`MAX_PAGES` pages; a read cut short goes on from its token next time."""
         start, token = tail.pending or (tail.start(), None)
+        # A whole pass read for a batching job keeps its streams' cursors up as a batched
+        # read does, so it can join a batch without dragging it back.
+        began = None if token or self.batch is None else int(time.time() * 1000)
         tail.pending = None
         for _ in range(MAX_PAGES):
             page = await logs.call("filter_log_events", **tail.events_request(start, token))
@@ -440,6 +476,8 @@ class LogFollower:
                 self.emit(line)
             token = page.get("nextToken")
             if not token:
+                if began is not None:
+                    tail.settle(began)
                 return
             await asyncio.sleep(0)  # a long page of lines must not hog the event loop
         tail.pending = (start, str(token))
@@ -480,9 +518,14 @@ def recent_lines(logs: Any, job_name: str, count: int) -> list[str]:
     return [f"[{short}] {message}" for _, short, message in events[-count:]]
 
 
-def _first_written(stream: dict[str, Any]) -> int:
-    """Epoch ms of a stream's first event (its creation when it has none)."""
-    return int(stream.get("firstEventTimestamp") or stream.get("creationTime") or 0)
+def _lines_begin(stream: dict[str, Any]) -> int:
+    """A cursor before a found stream's first line: its first event's time, or, for a stream
+    without one yet, the late window before its creation (a host may stamp lines it
+    buffered before the stream existed)."""
+    first = stream.get("firstEventTimestamp")
+    if first:
+        return int(first) - 1
+    return max(int(stream.get("creationTime") or 0) - LATE_WINDOW_MS, 0)
 
 
 def _last_written(stream: dict[str, Any]) -> int:

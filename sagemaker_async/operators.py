@@ -30,13 +30,12 @@ from sagemaker_async.capacity import (
     check_capacity_arguments,
     quota_refusal,
 )
-from sagemaker_async.config import InvalidConfigError, prepare_config
+from sagemaker_async.config import InvalidConfigError, instance_count, prepare_config
 from sagemaker_async.connection import ConnectionNotFoundError, InvalidSettingsError
 from sagemaker_async.events import FAILED, STOPPED, SUCCESS, TIMEOUT, JobWatch
 from sagemaker_async.hooks import RESUME_RETRY_FOR, NoRegionConfiguredError, SageMakerHook
 from sagemaker_async.lineage import training_lineage
 from sagemaker_async.links import SageMakerTrainingJobLink, SageMakerTrainingLogsLink
-from sagemaker_async.logbatch import instance_count
 from sagemaker_async.naming import JobNameTakenError, resolve_name
 from sagemaker_async.ownership import identity_tags, merge_tags
 from sagemaker_async.preflight import Preflight, PreflightError, hook_clients

@@ -6,12 +6,15 @@ from typing import Any
 
 import pytest
 
-from sagemaker_async.logbatch import LogBatch, instance_count
+from sagemaker_async.config import instance_count
+from sagemaker_async.logbatch import LogBatch
 from sagemaker_async.logtail import (
+    FIND_STREAMS_EVERY,
     LATE_WINDOW_MS,
     LOG_GROUP,
     MAX_PAGES,
     MAX_STREAM_NAMES,
+    RECHECK_STREAMS_EVERY,
     LogFollower,
 )
 from tests.unit.fakes import client_error
@@ -105,8 +108,18 @@ def jobs_writing(
     }
 
 
+class Clock:
+    """Monotonic seconds that only move when told to."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def followers(
-    account: Account, count: int, instances: int | None = 1
+    account: Account, count: int, instances: int | None = 1, clock: Clock | None = None
 ) -> tuple[list[LogFollower], dict[str, list[str]]]:
     batch = LogBatch(account)
     shown: dict[str, list[str]] = {}
@@ -114,7 +127,11 @@ def followers(
     for j in range(count):
         name = f"job{j}"
         reader = LogFollower(
-            name, shown.setdefault(name, []).append, batch=batch, instances=instances
+            name,
+            shown.setdefault(name, []).append,
+            clock or Clock(),
+            batch=batch,
+            instances=instances,
         )
         reader.arn = f"arn:{name}"
         made.append(reader)
@@ -154,17 +171,20 @@ async def test_many_jobs_are_read_in_one_request_per_hundred_streams() -> None:
 
 @pytest.mark.asyncio
 async def test_a_job_looks_for_its_missing_streams_and_loses_none_of_their_lines() -> None:
+    clock = Clock()
     account = Account({"job0/algo-1-1": [(T0 + 1000, "first host")]})
-    readers, shown = followers(account, 1, instances=2)
+    readers, shown = followers(account, 1, instances=2, clock=clock)
     await read_all(account, readers)
     await read_all(account, readers)
-    assert len(account.finds()) == 2, "one of two streams: looked for again each read"
-    # The second host starts late; its lines are older than the first host's newest.
-    account.lines["job0/algo-2-1"] = [(T0 + 900, "second host early"), (T0 + 1500, "second host")]
+    assert len(account.finds()) == 1, "looked for again only after a while"
+    # The second host starts late; its lines are older than the late window behind the
+    # first host's newest (an instance slow to start).
+    account.lines["job0/algo-2-1"] = [(T0 - 600_000, "second host early"), (T0, "second host")]
     add_line(account, "job0/algo-1-1", T0 + 2000, "first host later")
+    clock.now += FIND_STREAMS_EVERY
+    await read_all(account, readers)  # alone: that far behind, it would drag a batch back
+    assert len(account.finds()) == 2 and "logStreamNamePrefix" in account.requests[-1]
     await read_all(account, readers)
-    await read_all(account, readers)
-    assert len(account.finds()) == 3
     assert account.requests[-1]["logStreamNames"] == ["job0/algo-1-1", "job0/algo-2-1"]
     assert shown["job0"] == [
         "[algo-1-1] first host",
@@ -172,6 +192,19 @@ async def test_a_job_looks_for_its_missing_streams_and_loses_none_of_their_lines
         "[algo-2-1] second host",
         "[algo-1-1] first host later",
     ]
+
+
+@pytest.mark.asyncio
+async def test_a_stream_that_appears_later_is_found_and_read_from_its_first_line() -> None:
+    clock = Clock()
+    account = Account(jobs_writing(1, lines=1))
+    readers, shown = followers(account, 1, clock=clock)
+    await read_all(account, readers)
+    # The instance is replaced: a new stream, whose first line is older than the window.
+    account.lines["job0/algo-1-2"] = [(T0 - 600_000, "replaced early"), (T0 + 5000, "replaced")]
+    clock.now += RECHECK_STREAMS_EVERY
+    await read_all(account, readers)
+    assert shown["job0"][-2:] == ["[algo-1-2] replaced early", "[algo-1-2] replaced"]
 
 
 @pytest.mark.asyncio

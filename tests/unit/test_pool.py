@@ -335,10 +335,10 @@ async def test_callers_waiting_for_one_operation_s_pace_leave_the_connections_to
         asyncio.get_running_loop(),
         AsyncExitStack(),
         asyncio.Semaphore(1),
-        {"describe_log_streams": Pacer(5.0)},  # one call every 0.2 s
+        {"describe_log_streams": Pacer(1.0)},  # one call a second
     )
-    finds = [asyncio.ensure_future(shared.call("describe_log_streams")) for _ in range(4)]
-    await asyncio.sleep(0.05)  # the first find has gone out; three wait for their turns
-    await asyncio.wait_for(shared.call("filter_log_events"), 0.1)
+    finds = [asyncio.ensure_future(shared.call("describe_log_streams")) for _ in range(3)]
+    await asyncio.sleep(0.05)  # the first find has gone out; two wait for their turns
+    await asyncio.wait_for(shared.call("filter_log_events"), 0.5)
     await asyncio.gather(*finds)
     assert fake.done.index("filter_log_events") == 1
