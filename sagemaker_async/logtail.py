@@ -113,14 +113,18 @@ class LogTail:
     floor: int = 0
     _streams: dict[str, _StreamCursor] = field(default_factory=dict)
     _saved: dict[str, int] = field(default_factory=dict)  # stream key -> cursor, from the tag
+    #: Resumed from a cursor tag, whose base stands for every stream it leaves out.
+    _from_tag: bool = False
     #: A read cut short by the page budget: its ``startTime`` and ``nextToken``.
     pending: tuple[int, str] | None = None
 
     @classmethod
     def from_tags(cls, job_name: str, tags: list[dict[str, str]]) -> LogTail:
         """Resume from the cursor tag; an old single-number value is every stream's cursor."""
-        base, offsets = decode_cursor(saved_cursor(tags) or "")
-        return cls(job_name, base, _saved={key: base + off for key, off in offsets.items()})
+        value = saved_cursor(tags)
+        base, offsets = decode_cursor(value or "")
+        saved = {key: base + off for key, off in offsets.items()}
+        return cls(job_name, base, _saved=saved, _from_tag=value is not None)
 
     def state(self) -> dict[str, Any]:
         """Exactly what the tail has shown, as JSON, for another reader to go on from there
@@ -154,14 +158,15 @@ class LogTail:
 
     def know(self, streams: dict[str, int]) -> None:
         """Streams found by name, each with where its lines begin (epoch ms): a new one is
-        read from there, whatever the floor; one met before keeps its cursor."""
+        read from there, whatever the floor; one met before keeps its cursor (a stream the
+        cursor tag leaves out is at the tag's base)."""
         for name, begins in streams.items():
             if name not in self._streams:
                 saved = self._saved.get(stream_key(name))
                 if saved is not None:
                     self._streams[name] = _StreamCursor(saved)
                 else:
-                    self._streams[name] = _StreamCursor(begins, exact=True)
+                    self._streams[name] = _StreamCursor(begins, exact=not self._from_tag)
 
     def settle(self, read_from: int) -> None:
         """A read of every page of the job's streams began at ``read_from`` (epoch ms): only

@@ -19,8 +19,16 @@ from sagemaker_async.logtail import (
 )
 from tests.unit.fakes import client_error
 
-#: A minute ago: log lines carry their hosts' clock, and reads start near the present.
+#: A minute before each test: log lines carry their hosts' clock, and reads start near the
+#: present (see ``recent``).
 T0 = int(time.time() * 1000) - 60_000
+
+
+@pytest.fixture(autouse=True)
+def recent() -> None:
+    """``T0`` a minute before this test, not before collection (which may be long ago)."""
+    global T0
+    T0 = int(time.time() * 1000) - 60_000
 
 
 class Account:

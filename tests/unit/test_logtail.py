@@ -399,3 +399,15 @@ async def test_the_hand_over_never_holds_the_event_up_for_long() -> None:
     assert 0.15 <= time.monotonic() - started < 2
     assert hand_over["state"]["streams"][ONE][0] == 100
     assert abs(hand_over["ended_at"] - time.time()) < 5
+
+
+def test_a_stream_found_by_name_after_a_restart_resumes_at_the_tag_s_base() -> None:
+    # The tag leaves out streams at its base: found by name after a restart, such a stream
+    # goes on from the base, not from its first line (which would repeat its whole log).
+    resumed = LogTail.from_tags("job", [{"Key": CURSOR_TAG, "Value": "5000"}])
+    resumed.know({ONE: 999})
+    assert resumed.cursor(ONE) == 5000
+    # Without a tag, a stream found late is read from its first line.
+    fresh = LogTail("job", floor=4000)
+    fresh.know({ONE: 999})
+    assert fresh.cursor(ONE) == 999
