@@ -114,10 +114,10 @@ def warm_job(prefix: str) -> str:
 
 
 def full_run() -> list[Scenario]:
-    """About 70 minutes on 2 cores: the 22 base scenarios, and the real accounts'. The log
-    tail pair takes about 27 of them: the tailing row's 1,000 resumed tasks read the jobs'
-    lines through the account's 5 FilterLogEvents a second, which takes about 15 minutes
-    after the jobs end.
+    """About 65 minutes on 2 cores: the 22 base scenarios, and the real accounts'. The log
+    tail pair takes about 22 of them: the tailing row's 1,000 resumed tasks read the jobs'
+    last lines through the account's 5 FilterLogEvents a second, which takes about 10
+    minutes after the jobs end.
 
     The 10k scenario polls every 60 s: the simulator serves a few hundred describes a second
     while its log ticker also writes lines for all 10k jobs, and 10k / 60 s stays well below.
@@ -147,9 +147,10 @@ def logs_pair(n: int, interval: float, duration: float) -> list[Scenario]:
     in the same run, so the machine's load is as alike as it gets.
 
     The full run's 300 s jobs at a 30 s interval last ten intervals: the first interval
-    spreads the triggers' first polls, so the tail's steady state (every follower queuing
-    for the triggerer's 1 request a second) lasts nine, long enough to see what share of it
-    each of the 1,000 tasks gets, and the completion-to-event figures come from polls and
+    spreads the triggers' first polls and the tails find their streams (1,000
+    ``DescribeLogStreams`` at the default share of 5 a second), so the tail's steady state
+    (about ten batched reads of 100 streams an interval, at the triggerer's 1 request a
+    second) lasts most of the rest, and the completion-to-event figures come from polls and
     sweeps on their regular cadence, not from start-up.
     """
     account = LogsAccount()
