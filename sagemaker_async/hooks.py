@@ -229,10 +229,7 @@ class SageMakerHook(BaseHook):
             state = hand_over.get("state")
             follower.tail = LogTail.from_state(job_name, state) if state else LogTail(job_name)
             due = float(hand_over.get("ended_at") or 0) + LATE_LINES_WAIT - time.time()
-            finish = follower.finish(
-                *self._readers(LAST_READ_TRIES), wait=max(0.0, due), save=False
-            )
-            asyncio.run(asyncio.wait_for(finish, LAST_READS_SECONDS))
+            self._finish(follower, wait=max(0.0, due), save=False)
         except Exception as exc:
             self.log.warning("Could not read the logs of training job %s: %s", job_name, exc)
 
@@ -251,8 +248,13 @@ class SageMakerHook(BaseHook):
                 # What the job wrote since the last read, and what reached CloudWatch late;
                 # best effort, never what ends the wait.
                 with contextlib.suppress(Exception):
-                    finish = follower.finish(*self._readers(LAST_READ_TRIES))
-                    asyncio.run(asyncio.wait_for(finish, LAST_READS_SECONDS))
+                    self._finish(follower)
+
+    def _finish(self, follower: LogFollower, **options: Any) -> None:
+        """A job's last log reads (see :meth:`LogFollower.finish`), with the last reads'
+        tries and overall bound."""
+        finish = follower.finish(*self._readers(LAST_READ_TRIES), **options)
+        asyncio.run(asyncio.wait_for(finish, LAST_READS_SECONDS))
 
     def _show_logs(self, follower: LogFollower) -> None:
         # The follower's logic is async (the trigger's); a private loop runs it with boto3.

@@ -292,9 +292,11 @@ async def test_a_follower_cancelled_while_its_batch_reads_shows_nothing_and_keep
     await read_all(account, readers)
     add_line(account, "job0/algo-1-1", T0 + 3000, "job0 new")
     add_line(account, "job1/algo-1-1", T0 + 3000, "job1 new")
+    account.requests.clear()
     cancelled = asyncio.ensure_future(readers[0].once(account, account, save=False))
     other = asyncio.ensure_future(readers[1].once(account, account, save=False))
-    await asyncio.sleep(0)
+    while not account.batched():  # cancel once the batched read went out, not before
+        await asyncio.sleep(0)
     cancelled.cancel()
     await asyncio.gather(cancelled, other, return_exceptions=True)
     assert shown["job0"] == ["[algo-1-1] job0 host1 line0"]
