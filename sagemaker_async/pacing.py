@@ -57,15 +57,30 @@ class Pacer:
         return 1.0 / self.limit if self.limit else 0.0
 
     async def wait_turn(self) -> None:
-        """Wait until the next request may go out."""
+        """Wait until the next request may go out (a wait cancelled before then frees its
+        turn)."""
         now = self.clock()
         self._count(now)
         if not self.limit:
             return
         slot = max(now, self._next_slot)
-        self._next_slot = slot + self.gap
-        if slot > now:
+        gap = self.gap
+        self._next_slot = slot + gap
+        if slot <= now:
+            return
+        try:
             await asyncio.sleep(slot - now)
+        except asyncio.CancelledError:
+            # A caller that gives up (a bounded hand-over read, a cancelled follower) gives
+            # its turn back: a burst of them must not push every later caller back by
+            # their whole queue. The turns behind it keep their times, so the pace holds on
+            # average, at the cost of two requests in one gap once.
+            self._next_slot -= gap
+            raise
+
+    def delay(self) -> float:
+        """Seconds a caller arriving now would wait for its turn."""
+        return max(0.0, self._next_slot - self.clock()) if self.limit else 0.0
 
     def throttled(self) -> None:
         """AWS said slow down: halve the limit (at most once per second)."""

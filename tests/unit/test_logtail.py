@@ -401,6 +401,33 @@ async def test_the_hand_over_never_holds_the_event_up_for_long() -> None:
     assert abs(hand_over["ended_at"] - time.time()) < 5
 
 
+@pytest.mark.asyncio
+async def test_a_hand_over_behind_a_long_queue_for_the_logs_share_does_not_read() -> None:
+    class PacedLogs(FakeAws):
+        delay = 0.0
+
+        def turn_delay(self, operation: str) -> float:
+            assert operation == "filter_log_events"
+            return self.delay
+
+    aws = PacedLogs([event(100, "a", "one")])
+    shown: list[str] = []
+    reader = follower(shown)
+    await reader.once(aws, aws)
+    aws.events.append(event(200, "b", "two"))
+    aws.delay = 30.0  # hundreds of jobs ended at once ahead of this one
+    aws.calls.clear()
+    started = time.monotonic()
+    hand_over = await reader.hand_over(aws, aws, within=2.0)
+    assert time.monotonic() - started < 1
+    assert "filter_log_events" not in aws.calls and shown == ["[algo-1-1] one"]
+    # The resumed task goes on from where the tail stopped, and shows "two".
+    assert hand_over["state"]["streams"][ONE][0] == 100
+    aws.delay = 0.0
+    await reader.hand_over(aws, aws, within=2.0)
+    assert shown == ["[algo-1-1] one", "[algo-1-1] two"]
+
+
 def test_a_stream_found_by_name_after_a_restart_resumes_at_the_tag_s_base() -> None:
     # The tag leaves out streams at its base: found by name after a restart, such a stream
     # goes on from the base, not from its first line (which would repeat its whole log).

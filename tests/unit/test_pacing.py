@@ -37,6 +37,23 @@ async def test_configured_cap_spaces_requests() -> None:
 
 
 @pytest.mark.asyncio
+async def test_callers_that_give_up_waiting_give_their_turns_back() -> None:
+    pacer = Pacer(max_rps=1)
+    await pacer.wait_turn()  # the first turn is at once; the next is a second away
+    waiting = [asyncio.ensure_future(pacer.wait_turn()) for _ in range(30)]
+    await asyncio.sleep(0.05)
+    assert pacer.delay() > 29  # what the next caller would wait
+    for task in waiting:
+        task.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+    assert pacer.delay() <= 1
+    started = time.monotonic()
+    # Had the 30 kept their turns, the next caller would wait half a minute.
+    await asyncio.wait_for(pacer.wait_turn(), timeout=5)
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.asyncio
 async def test_throttling_halves_the_limit_once_per_second_down_to_the_floor() -> None:
     clock = Clock()
     pacer = Pacer(max_rps=100, clock=clock)
