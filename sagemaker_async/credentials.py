@@ -9,6 +9,7 @@ The same logic serves boto3 (worker) and aiobotocore (triggerer).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -17,6 +18,7 @@ from functools import partial
 from typing import Any
 
 import boto3
+import botocore.loaders
 import botocore.session
 from aiobotocore.config import AioConfig
 from aiobotocore.credentials import AioDeferredRefreshableCredentials
@@ -36,33 +38,41 @@ _NOMINAL_LIFETIME = 3600.0
 Metadata = dict[str, Any]
 
 
+@functools.cache
+def shared_loader() -> botocore.loaders.Loader:
+    """The process's botocore data loader: its cache keeps the parsed service models, whose
+    JSON parsing is most of what building a client costs (and holds the GIL for tens of
+    milliseconds)."""
+    return botocore.loaders.create_loader()
+
+
 def boto3_session(settings: AwsSettings) -> boto3.session.Session:
     """A boto3 session for ``settings`` (blocking: reads the shared config files)."""
-    session = _with_profile(botocore.session.Session(profile=settings.profile_name), settings)
+    session = _with_profile(_new_session(settings), settings)
     role = settings.assume_role
     if role is not None:
-        source = _with_profile(botocore.session.Session(profile=settings.profile_name), settings)
+        source = _with_profile(_new_session(settings), settings)
         config = client_config(settings, Config)
         sts = source.create_client("sts", config=config, **_sts_kwargs(settings, role))
         _check_request(sts, role)
         credentials = RoleCredentials(partial(_assume, sts, role))
         session.register_component("credential_provider", _Provider(credentials))
-    return boto3.session.Session(botocore_session=session)
+    boto = boto3.session.Session(botocore_session=session)
+    # Each boto3 session appends its data folder to the loader's search paths: once is enough.
+    paths = shared_loader().search_paths
+    paths[:] = dict.fromkeys(paths)
+    return boto
 
 
-async def aio_session(
-    settings: AwsSettings, stack: AsyncExitStack, loader: Any = None
-) -> AioSession:
+async def aio_session(settings: AwsSettings, stack: AsyncExitStack) -> AioSession:
     """An aiobotocore session for ``settings``; ``stack`` closes its STS client, if any.
 
     Blocking (config files, service models): call it off the event loop thread.
-
-    :param loader: the botocore data loader to share, so service models are parsed once.
     """
-    session = _with_profile(_new_aio_session(settings, loader), settings)
+    session = _with_profile(_new_aio_session(settings), settings)
     role = settings.assume_role
     if role is not None:
-        source = _with_profile(_new_aio_session(settings, loader), settings)
+        source = _with_profile(_new_aio_session(settings), settings)
         sts = await stack.enter_async_context(
             source.create_client(
                 "sts", config=client_config(settings, AioConfig), **_sts_kwargs(settings, role)
@@ -153,10 +163,15 @@ def _metadata(response: dict[str, Any]) -> Metadata:
     }
 
 
-def _new_aio_session(settings: AwsSettings, loader: Any) -> AioSession:
+def _new_session(settings: AwsSettings) -> botocore.session.Session:
+    session = botocore.session.Session(profile=settings.profile_name)
+    session.register_component("data_loader", shared_loader())
+    return session
+
+
+def _new_aio_session(settings: AwsSettings) -> AioSession:
     session = AioSession(profile=settings.profile_name)
-    if loader is not None:
-        session.register_component("data_loader", loader)
+    session.register_component("data_loader", shared_loader())
     return session
 
 

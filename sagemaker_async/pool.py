@@ -19,7 +19,6 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.loaders
 from aiobotocore.config import AioConfig
 from botocore.exceptions import ClientError
 from botocore.utils import parse_timestamp
@@ -208,9 +207,9 @@ def _build_client(settings: AwsSettings, service: str) -> tuple[AsyncExitStack, 
 
     async def build() -> tuple[AsyncExitStack, Any]:
         async with AsyncExitStack() as stack:
-            # One loader per process: its cache keeps the parsed service models, whose JSON
-            # parsing holds the GIL (and so stalls the loop thread too) for tens of milliseconds.
-            session = await credentials.aio_session(settings, stack, _shared_loader())
+            # The process's shared loader (see credentials.shared_loader): a model parsed
+            # on the loop thread would stall every trigger.
+            session = await credentials.aio_session(settings, stack)
             parsers = session.get_component("response_parser_factory")
             parsers.set_parser_defaults(timestamp_parser=epoch_or_text_timestamp)
             client = await stack.enter_async_context(
@@ -252,11 +251,6 @@ def epoch_or_text_timestamp(value: Any) -> datetime.datetime:
 
 
 _CLOSING: set[asyncio.Task[None]] = set()  # keeps late closes alive until they finish
-
-
-@functools.cache
-def _shared_loader() -> Any:
-    return botocore.loaders.create_loader()
 
 
 def _close_when_built(entry: asyncio.Future[SharedClient]) -> None:

@@ -35,6 +35,18 @@ class StackError(RuntimeError):
     """The stack could not start, or a condition was not met in time."""
 
 
+#: Appended to the preload plugin: building one client of each service parses its model into
+#: the process's shared loader (no request is sent), which the forked task processes then
+#: inherit instead of parsing it on every run (about 0.3 CPU-s a run).
+WARM_CLIENTS = """
+from sagemaker_async.connection import settings_from
+from sagemaker_async.credentials import boto3_session
+
+for _service in ("sagemaker", "logs"):
+    boto3_session(settings_from("warm", "warm", {})).client(_service, region_name="us-east-1")
+"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -124,7 +136,8 @@ class AirflowStack:
         tests turn it off: the api-server reads the same files from disk.
     :param preload: modules every Airflow process imports as it starts (an Airflow plugin), so
         that the task processes LocalExecutor forks find them loaded rather than import them on
-        every run.
+        every run; the plugin also parses the SageMaker and Logs service models once
+        (:data:`WARM_CLIENTS`).
     """
 
     def __init__(
@@ -222,7 +235,7 @@ class AirflowStack:
             plugins = self.home / "plugins"  # Airflow's default [core] plugins_folder
             plugins.mkdir()
             imports = "".join(f"import {module}  # noqa: F401\n" for module in self.preload)
-            (plugins / "preload.py").write_text(imports)
+            (plugins / "preload.py").write_text(imports + WARM_CLIENTS)
         self._run_once(["db", "migrate"], timeout)
         for name in AIRFLOW_PROCESSES:
             for n in range(1, self.replicas.get(name, 1) + 1):

@@ -17,6 +17,7 @@ from sagemaker_async.credentials import (
     RoleCredentials,
     aio_session,
     boto3_session,
+    shared_loader,
 )
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker-airflow"
@@ -73,6 +74,20 @@ async def test_a_role_gives_the_aio_session_refreshable_credentials() -> None:
     async with AsyncExitStack() as stack:
         session = await aio_session(settings_from("AK", "SK", extra), stack)
         assert isinstance(await session.get_credentials(), AioRoleCredentials)
+
+
+@pytest.mark.asyncio
+async def test_every_session_of_a_process_shares_one_loader_whose_paths_stay_put() -> None:
+    settings = settings_from("AK", "SK", {"region_name": "us-east-1"})
+    first = boto3_session(settings)
+    paths = list(shared_loader().search_paths)
+    second = boto3_session(settings)
+    loader = second._session.get_component("data_loader")
+    assert loader is first._session.get_component("data_loader") is shared_loader()
+    assert shared_loader().search_paths == paths  # boto3 adds its folder once, not per session
+    async with AsyncExitStack() as stack:
+        session = await aio_session(settings, stack)
+        assert session.get_component("data_loader") is shared_loader()
 
 
 def metadata(lifetime: float, key: str) -> dict[str, Any]:
