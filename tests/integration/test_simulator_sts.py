@@ -87,7 +87,9 @@ def test_expired_session_tokens_are_refused_by_sagemaker_logs_and_sts(
     aws_client("sagemaker", simulator.endpoint_url).create_training_job(
         **training_request("expiring")
     )
-    sim.set_credential_lifetime(1.5)
+    # Room for three clients to be built and called on a busy machine before expiry (1.5 s
+    # was not always enough); the test sleeps until the expiry anyway.
+    sim.set_credential_lifetime(6)
     credentials = sts.assume_role(RoleArn=ROLE, RoleSessionName="short")["Credentials"]
     sm, logs, sts_as_role = (
         session_client(simulator, service, credentials) for service in ("sagemaker", "logs", "sts")
