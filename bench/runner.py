@@ -235,14 +235,15 @@ def worker_argv(scenario: Scenario, endpoint: str, prefix: str) -> list[str]:
 
 
 def prepare_simulator(sim: SimulatorProcess, scenario: Scenario, prefix: str) -> None:
-    """Clean slate, the account, then the plans: scenario jobs run ``duration``, the warm-up
-    job is done."""
+    """Clean slate, the account, then the plans: scenario jobs run ``duration`` (spread as the
+    scenario says), the warm-up job is done."""
     sim.client.reset()
     if scenario.account is not None:
         prepare_account(sim.client, scenario.account)
     if scenario.logs is not None:
         prepare_logs(sim.client, scenario.logs)
-    sim.client.add_rule(f"{prefix}-", duration=scenario.duration)
+    for name_prefix, duration in scenario.duration_rules(prefix):
+        sim.client.add_rule(name_prefix, duration=duration)
     # Added last so it wins over the "{prefix}-" rule for this one name.
     sim.client.add_rule(warm_job(prefix), duration=0)
     create_jobs(sim.endpoint_url, [warm_job(prefix)], threads=1)

@@ -26,7 +26,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from sagemaker_async import errors
 
@@ -44,11 +44,6 @@ TAG_VALUE_LIMIT = 256
 CURSOR_SAVE_SECONDS = 300.0
 #: How long after the job's final status the last read is made (seconds).
 LATE_LINES_WAIT = 3.0
-#: How long the triggerer reads at the end of a wait before it hands the rest of the log
-#: to the resumed task (seconds).
-HAND_OVER_SECONDS = 2.0
-#: The operation of a read by the job's stream prefix (every last read is one).
-PREFIX_READ = "filter_log_events"
 #: Page budgets a last read may use: a job's last lines must not wait for another interval.
 FINISH_READS = 10
 #: Bound on saving the cursor while the trigger is cancelled (seconds).
@@ -67,13 +62,6 @@ class AsyncCaller(Protocol):
     """What :class:`LogFollower` needs of a client: ``await call(operation, **kwargs)``."""
 
     async def call(self, operation: str, **kwargs: Any) -> Any: ...
-
-
-@runtime_checkable
-class PacedCaller(AsyncCaller, Protocol):
-    """A client that can tell how long a call would wait for its pace (a pooled client)."""
-
-    def turn_delay(self, operation: str) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -354,18 +342,11 @@ class LogFollower:
             with contextlib.suppress(Exception):
                 await self.save(sagemaker)
 
-    async def hand_over(
-        self, sagemaker: AsyncCaller, logs: AsyncCaller, within: float = HAND_OVER_SECONDS
-    ) -> dict[str, Any]:
-        """In the triggerer, when the wait ends: show what can be read within ``within``
-        seconds, save the cursor, and return what the resumed task needs to show the rest
-        (``{"state", "ended_at"}``). The trigger's event is never held up for long by the
-        account's CloudWatch Logs share, nor by lines that land after the final status.
-        When the share has no turn free within ``within`` (many jobs ended at once), the
-        read is left to the resumed task outright."""
-        if not (isinstance(logs, PacedCaller) and logs.turn_delay(PREFIX_READ) >= within):
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.catch_up(sagemaker, logs), within)
+    async def hand_over(self, sagemaker: AsyncCaller) -> dict[str, Any]:
+        """In the triggerer, when the wait ends: save the cursor and return what the resumed
+        task needs to show the rest (``{"state", "ended_at"}``). Nothing more is read here:
+        the resumed task reads after the job's end anyway, for the lines that land late, so
+        the event never waits for the account's CloudWatch Logs share."""
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.save(sagemaker), SAVE_ON_CANCEL_TIMEOUT)
         state = self.tail.state() if self.tail is not None else None
@@ -488,7 +469,7 @@ class LogFollower:
         began = None if token or self.batch is None else int(time.time() * 1000)
         tail.pending = None
         for _ in range(MAX_PAGES):
-            page = await logs.call(PREFIX_READ, **tail.events_request(start, token))
+            page = await logs.call("filter_log_events", **tail.events_request(start, token))
             for line in tail.absorb(page):
                 self.emit(line)
             token = page.get("nextToken")

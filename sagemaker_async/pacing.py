@@ -71,16 +71,12 @@ class Pacer:
         try:
             await asyncio.sleep(slot - now)
         except asyncio.CancelledError:
-            # A caller that gives up (a bounded hand-over read, a cancelled follower) gives
+            # A caller that gives up (a follower cancelled as its job ends, a bounded read) gives
             # its turn back: a burst of them must not push every later caller back by
             # their whole queue. The turns behind it keep their times, so the pace holds on
             # average, at the cost of two requests in one gap once.
             self._next_slot -= gap
             raise
-
-    def delay(self) -> float:
-        """Seconds a caller arriving now would wait for its turn."""
-        return max(0.0, self._next_slot - self.clock()) if self.limit else 0.0
 
     def throttled(self) -> None:
         """AWS said slow down: halve the limit (at most once per second)."""

@@ -96,10 +96,6 @@ class SharedClient:
         """Where the client sends its requests (named in errors)."""
         return getattr(getattr(self.client, "meta", None), "endpoint_url", None)
 
-    def turn_delay(self, operation: str) -> float:
-        """Seconds a call of ``operation`` made now would wait for its pace."""
-        return self.pacers.get(operation, self.pacer).delay()
-
     async def call(self, operation: str, **kwargs: Any) -> Any:
         """Call ``operation`` when the pacer allows; tell the pacer about throttling.
 

@@ -191,7 +191,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
             tailing.cancel()
             await asyncio.wait({tailing})  # unlike awaiting it, never swallows our own cancel
         # The resumed task shows what is left, late lines included (see LogFollower).
-        return {**event, "log_tail": await follower.hand_over(client, logs)}
+        return {**event, "log_tail": await follower.hand_over(client)}
 
     async def _wait(
         self,

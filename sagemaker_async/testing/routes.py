@@ -89,6 +89,7 @@ class ControlApi:
             "status": job.status(now),
             "secondary_status": job.secondary_status(now),
             "created_at": job.created_at,
+            "ended_at": job.end_time(now),
             "tags": dict(job.tags),
             "calls": store.job_calls(job.name),
             "served_calls": store.job_calls(job.name, served=True),

@@ -42,11 +42,9 @@ async def test_callers_that_give_up_waiting_give_their_turns_back() -> None:
     await pacer.wait_turn()  # the first turn is at once; the next is a second away
     waiting = [asyncio.ensure_future(pacer.wait_turn()) for _ in range(30)]
     await asyncio.sleep(0.05)
-    assert pacer.delay() > 29  # what the next caller would wait
     for task in waiting:
         task.cancel()
     await asyncio.gather(*waiting, return_exceptions=True)
-    assert pacer.delay() <= 1
     started = time.monotonic()
     # Had the 30 kept their turns, the next caller would wait half a minute.
     await asyncio.wait_for(pacer.wait_turn(), timeout=5)
