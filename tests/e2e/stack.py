@@ -112,6 +112,13 @@ class Process:
         self._log.close()
         return self.popen.returncode
 
+    def pause(self) -> None:
+        """SIGSTOP the process group: it keeps its state and does nothing until :meth:`resume`."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
     def _signal(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, sig)
@@ -260,11 +267,12 @@ class AirflowStack:
     def airflow(self) -> str:
         return str(Path(sys.executable).with_name("airflow"))
 
-    def start_process(self, name: str) -> Process:
+    def start_process(self, name: str, *args: str) -> Process:
+        """Start ``airflow <command> [args]`` (``name`` is the command, ``.N`` for a replica)."""
         n = sum(1 for p in self.retired if p.name == name)
         log = self.home / "process-logs" / (f"{name}.log" if n == 0 else f"{name}-{n}.log")
         command = name.split(".")[0]  # "triggerer.2" is a second triggerer
-        argv = [self.airflow, command]
+        argv = [self.airflow, command, *args]
         # A replica's log server would find its port taken by the first one's.
         if command in ("scheduler", "triggerer") and (not self.serve_logs or "." in name):
             argv.append("--skip-serve-logs")
@@ -346,6 +354,11 @@ class AirflowStack:
                         f"{method} {path} -> {err.code}: {err.read()[:500]!r}"
                     ) from None
                 time.sleep(1 + attempt)
+            except TimeoutError:
+                # A reader behind a long SQLite write lock on a busy machine: a read is asked
+                # again; a write is not, as it may have been done.
+                if method != "GET" or attempt == 3:
+                    raise
         raise AssertionError("unreachable")
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> None:

@@ -29,6 +29,12 @@ pytestmark = pytest.mark.e2e
 DAG_FILE = Path(__file__).parent / "dags" / "e2e_ha_fanout.py"
 DAG_ID, TASK_ID, PREFIX = "e2e_ha_fanout", "train", "e2e-ha-"
 TASKS = 40
+#: The second triggerer's ``--capacity``. Airflow gives new triggers to whichever triggerer
+#: asks first, and one that already runs triggers asks more often, so on a busy machine one
+#: triggerer can take them all. The test shapes the spread instead: the first triggerer is
+#: paused until the second holds this many (more than half), then takes the rest; the second
+#: is the one killed, and the first (default capacity) must adopt them all.
+VICTIM_CAPACITY = 24
 #: Long enough that every job is still training when the triggerer is killed and when the
 #: survivor has taken its triggers over, even with the 40 tasks deferring slowly.
 JOB_SECONDS = 90
@@ -96,14 +102,14 @@ def log_records(path: Path) -> list[str]:
     return events
 
 
-def start_triggerers(stack: AirflowStack, db: PostgresCluster) -> dict[int, str]:
-    """Start the second triggerer once the first has its job row: ``job id -> process name``.
+def start_triggerers(stack: AirflowStack, db: PostgresCluster) -> tuple[int, int]:
+    """Start the second triggerer once the first has its job row: their job ids, in order.
 
     Both run on one host, so the ``job`` table (hostname, no pid) cannot tell them apart;
     the order they registered in can.
     """
     first = wait_for(lambda: running_triggerer_jobs(db), 120, "the first triggerer's job")
-    stack.start_process("triggerer.2")
+    stack.start_process("triggerer.2", "--capacity", str(VICTIM_CAPACITY))
 
     def second_one() -> list[int] | None:
         jobs = running_triggerer_jobs(db)
@@ -111,11 +117,10 @@ def start_triggerers(stack: AirflowStack, db: PostgresCluster) -> dict[int, str]
 
     both = wait_for(second_one, 120, "the second triggerer's job")
     (second,) = set(both) - set(first)
-    # Both must be taking triggers before the tasks defer, or the first takes them all.
     wait_for(
         lambda: len(running_triggerer_jobs(db, looping=True)) == 2, 120, "both triggerer loops"
     )
-    return {first[0]: "triggerer", second: "triggerer.2"}
+    return first[0], second
 
 
 def test_triggerer_killed_on_production_topology(
@@ -148,10 +153,22 @@ def test_triggerer_killed_on_production_topology(
     cleanup.callback(_STACKS.remove, stack)
     cleanup.callback(stack.stop)
     stack.start()
-    names = start_triggerers(stack, db)
+    first, second = start_triggerers(stack, db)
+    names = {first: "triggerer", second: "triggerer.2"}
     mark("stack up, both triggerers looping")
 
+    paused = stack.processes["triggerer"]
+    paused.pause()
+    cleanup.callback(paused.resume)  # before the stack stops it (callbacks run last first)
     run_id = stack.trigger(DAG_ID)
+
+    def second_full() -> bool:
+        held_by = Counter(job for _, _, job in deferrals(db, run_id).values())
+        return held_by[second] == VICTIM_CAPACITY
+
+    wait_for(second_full, 300, f"the second triggerer to hold {VICTIM_CAPACITY}", interval=1.0)
+    paused.resume()
+    mark(f"the second triggerer holds {VICTIM_CAPACITY}; the first resumed")
 
     # Every task deferred and its trigger in one of the two triggerers: map index ->
     # (trigger id, triggerer job id).
@@ -168,6 +185,7 @@ def test_triggerer_killed_on_production_topology(
     load = Counter(job for _, job in held.values())
     assert set(load) == set(names), f"triggers not spread over both triggerers: {load}"
     victim, survivor = (job for job, _ in load.most_common())
+    assert (victim, load[victim]) == (second, VICTIM_CAPACITY), load
     orphans = {trigger: index for index, (trigger, job) in held.items() if job == victim}
     assert sim.client.calls().get("CreateTrainingJob") == TASKS
 

@@ -22,6 +22,8 @@ from tests.integration.test_operators import xcom
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
 
 GPU = "ml.p3.2xlarge"
+#: How long a job started from outside the task holds the quota unless it is stopped.
+HOLD_SECONDS = 600
 
 
 def gpu_request(name: str) -> dict[str, Any]:
@@ -64,7 +66,7 @@ def test_a_full_quota_is_waited_out_in_the_same_try(
     sim: SimulatorClient, simulator: SageMakerSimulator
 ) -> None:
     sim.set_quotas({GPU: 1})
-    sim.add_rule("it-hold-", duration=600)
+    sim.add_rule("it-hold-", duration=HOLD_SECONDS)
     sim.add_rule("it-cap-", duration=1)
     holder = hold(simulator)
     # Room appears only once the task has been refused: it must have waited for it.
@@ -83,10 +85,10 @@ def test_a_full_quota_is_waited_out_in_the_same_try(
 
 
 def stop_when_refused(sim: SimulatorClient, simulator: SageMakerSimulator, holder: str) -> None:
-    """Stop the holder once the task was refused (at the latest after 120 s), whatever
-    happens: a control request that times out on a busy machine must not leave the task
-    waiting out the holder's 600 s."""
-    deadline = time.monotonic() + 120
+    """Stop the holder once the task was refused (at the latest after 300 s: dag.test() has
+    taken 100 s to start a task on a busy machine), whatever happens: a control request that
+    times out must not leave the task waiting out the holder."""
+    deadline = time.monotonic() + 300
     try:
         while time.monotonic() < deadline and not refused(sim):
             time.sleep(0.2)
@@ -105,14 +107,18 @@ def test_the_wait_for_room_ends_at_capacity_timeout(
     sim: SimulatorClient, simulator: SageMakerSimulator
 ) -> None:
     sim.set_quotas({GPU: 1})
-    sim.add_rule("it-hold-", duration=120)
-    hold(simulator)
+    # The holder outlasts the test: only the capacity timeout can end the wait. (On a busy
+    # machine dag.test() has taken 100 s to start the task.)
+    sim.add_rule("it-hold-", duration=HOLD_SECONDS)
+    holder = hold(simulator)
     name = new_name()
     started = time.monotonic()
-    ti = run_gpu_dag(name, capacity_timeout=12, retries=2)
+    try:
+        ti = run_gpu_dag(name, capacity_timeout=12, retries=2)
+    finally:
+        sagemaker(simulator).stop_training_job(TrainingJobName=holder)
     assert ti.state == "failed" and ti.try_number == 1
-    # Well before the holder's job ends (120 s), with room for a busy machine.
-    assert time.monotonic() - started < 100
+    assert time.monotonic() - started < HOLD_SECONDS
     assert sim.jobs(name) == []
     assert sim.quotas()["refused"][GPU] >= 2
 
