@@ -346,11 +346,20 @@ class LogFollower:
         """In the triggerer, when the wait ends: save the cursor and return what the resumed
         task needs to show the rest (``{"state", "ended_at"}``). Nothing more is read here:
         the resumed task reads after the job's end anyway, for the lines that land late, so
-        the event never waits for the account's CloudWatch Logs share."""
+        the event never waits for the account's CloudWatch Logs share.
+
+        A follower that never read (a restarted triggerer whose first poll found the job
+        over) hands over the cursor its predecessor saved, not the job's first line."""
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.save(sagemaker), SAVE_ON_CANCEL_TIMEOUT)
+            await asyncio.wait_for(self._settle(sagemaker), SAVE_ON_CANCEL_TIMEOUT)
         state = self.tail.state() if self.tail is not None else None
         return {"state": state, "ended_at": time.time()}
+
+    async def _settle(self, sagemaker: AsyncCaller) -> None:
+        """The read position as the job's tag and this follower know it, saved."""
+        if self.arn is not None:
+            await self._tail(sagemaker)
+        await self.save(sagemaker)
 
     async def catch_up(self, sagemaker: AsyncCaller, logs: AsyncCaller) -> None:
         """Show everything readable now, past the page budget (up to :data:`FINISH_READS`

@@ -123,6 +123,9 @@ def start_triggerers(stack: AirflowStack, db: PostgresCluster) -> tuple[int, int
     return first[0], second
 
 
+# A cluster, a migration on PostgreSQL and six Airflow processes: on a busy machine the stack
+# alone has taken 150 s to come up, past the suite's default of 300 s per test.
+@pytest.mark.timeout(600)
 def test_triggerer_killed_on_production_topology(
     tmp_path: Path, cleanup: contextlib.ExitStack
 ) -> None:

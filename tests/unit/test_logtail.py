@@ -397,6 +397,26 @@ async def test_the_hand_over_reads_nothing_and_the_resumed_task_goes_on_from_it(
     assert shown == ["[algo-1-1] one", "[algo-1-1] two"]
 
 
+@pytest.mark.asyncio
+async def test_a_restarted_trigger_that_finds_the_job_over_hands_over_the_saved_cursor() -> None:
+    aws = FakeAws([event(100, "a", "one"), event(200, "b", "two")])
+    shown: list[str] = []
+    before = follower(shown)
+    await before.once(aws, aws)
+    await before.save(aws)  # as the old triggerer does when it is stopped
+    # The new triggerer's first poll finds the job over: its follower never read.
+    after = follower([])
+    state = json.loads(json.dumps((await after.hand_over(aws))["state"]))
+    resumed = LogFollower("job", shown.append)
+    # As SageMakerHook.finish_logs takes it over.
+    resumed.tail = LogTail.from_state("job", state) if state else LogTail("job")
+    aws.events.append(event(300, "c", "three"))
+    await resumed.finish(aws, aws, wait=0, save=False)
+    # The resumed task goes on from the saved cursor (which repeats its last millisecond),
+    # not from the job's first line.
+    assert shown == ["[algo-1-1] one", "[algo-1-1] two", "[algo-1-1] two", "[algo-1-1] three"]
+
+
 def test_a_stream_found_by_name_after_a_restart_resumes_at_the_tag_s_base() -> None:
     # The tag leaves out streams at its base: found by name after a restart, such a stream
     # goes on from the base, not from its first line (which would repeat its whole log).
