@@ -46,7 +46,8 @@ CURSOR_SAVE_SECONDS = 300.0
 LATE_LINES_WAIT = 3.0
 #: Page budgets a last read may use: a job's last lines must not wait for another interval.
 FINISH_READS = 10
-#: Bound on saving the cursor while the trigger is cancelled (seconds).
+#: Bound on saving the cursor while the trigger is cancelled, and on the hand-over's save or
+#: load of the cursor tag (seconds).
 SAVE_ON_CANCEL_TIMEOUT = 2.0
 #: ``FilterLogEvents`` takes up to this many ``logStreamNames`` (its API reference); the
 #: streams of a job with more are read by prefix, alone.
@@ -127,12 +128,25 @@ class LogTail:
         """Exactly what the tail has shown, as JSON, for another reader to go on from there
         (unlike the cursor tag, it keeps the lines shown at each stream's last millisecond)."""
         streams = {name: [c.stamp, sorted(c.seen), c.exact] for name, c in self._streams.items()}
-        return {"floor": self.floor, "streams": streams}
+        # A tail resumed from the tag also hands over the streams the tag placed ahead of its
+        # base that no read has met yet.
+        return {
+            "floor": self.floor,
+            "streams": streams,
+            "saved": dict(self._saved),
+            "from_tag": self._from_tag,
+        }
 
     @classmethod
     def from_state(cls, job_name: str, state: dict[str, Any]) -> LogTail:
         """A tail that goes on from :meth:`state`."""
-        tail = cls(job_name, int(state.get("floor", 0)))
+        saved = {str(key): int(stamp) for key, stamp in (state.get("saved") or {}).items()}
+        tail = cls(
+            job_name,
+            int(state.get("floor", 0)),
+            _saved=saved,
+            _from_tag=bool(state.get("from_tag")),
+        )
         for name, (stamp, seen, *exact) in (state.get("streams") or {}).items():
             tail._streams[name] = _StreamCursor(int(stamp), set(seen), bool(exact and exact[0]))
         return tail
@@ -356,9 +370,11 @@ class LogFollower:
         return {"state": state, "ended_at": time.time()}
 
     async def _settle(self, sagemaker: AsyncCaller) -> None:
-        """The read position as the job's tag and this follower know it, saved."""
-        if self.arn is not None:
+        """The read position saved: as this follower moved it, or as the job's tag holds it
+        when this follower never read (nothing to write back then)."""
+        if self.tail is None and self.arn is not None:
             await self._tail(sagemaker)
+            return
         await self.save(sagemaker)
 
     async def catch_up(self, sagemaker: AsyncCaller, logs: AsyncCaller) -> None:

@@ -276,10 +276,10 @@ class SageMakerTrainingOperator(BaseOperator):
     ) -> dict[str, Any] | None:
         """Resume on the worker with the trigger's event.
 
-        With ``print_log``, the job's log lines the triggerer did not show come first (those
-        that landed after the final status, or that the account's CloudWatch Logs share left
-        unread), then its status and last log lines are repeated: the triggerer's part of the
-        task log does not reach every remote log store.
+        With ``print_log``, the job's log lines the triggerer did not show come first (every
+        line since its last read, late ones included: it reads nothing when the job ends),
+        then its status and last log lines are repeated: the triggerer's part of the task log
+        does not reach every remote log store.
         """
         if event is None:
             # The amazon provider's signature; Airflow passes an event unless a trigger broke.

@@ -71,7 +71,7 @@ class Pacer:
         try:
             await asyncio.sleep(slot - now)
         except asyncio.CancelledError:
-            # A caller that gives up (a follower cancelled as its job ends, a bounded read) gives
+            # A caller that gives up (a follower cancelled as its job ends, a bounded save) gives
             # its turn back: a burst of them must not push every later caller back by
             # their whole queue. The turns behind it keep their times, so the pace holds on
             # average, at the cost of two requests in one gap once.

@@ -75,7 +75,8 @@ class SimulatorClient:
 
     def jobs(self, prefix: str | None = None) -> list[dict[str, Any]]:
         """Every job (or those whose name starts with ``prefix``), oldest first: name,
-        status, secondary_status, created_at, tags and per-job calls.
+        status, secondary_status, created_at, ended_at (None while it runs), tags and
+        per-job calls.
 
         ``calls`` counts the calls received that named the job, faulted or not;
         ``served_calls`` only those that got past the injected faults and were handled;

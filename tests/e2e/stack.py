@@ -359,6 +359,7 @@ class AirflowStack:
                 # again; a write is not, as it may have been done.
                 if method != "GET" or attempt == 3:
                     raise
+                time.sleep(1 + attempt)
         raise AssertionError("unreachable")
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120.0) -> None:

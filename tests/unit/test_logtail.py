@@ -417,6 +417,34 @@ async def test_a_restarted_trigger_that_finds_the_job_over_hands_over_the_saved_
     assert shown == ["[algo-1-1] one", "[algo-1-1] two", "[algo-1-1] two", "[algo-1-1] three"]
 
 
+@pytest.mark.asyncio
+async def test_a_restart_hand_over_keeps_each_stream_s_saved_place() -> None:
+    # Two instances, one far ahead: the tag holds a base and the other stream's offset.
+    aws = FakeAws(
+        [event(100, "a", "one-1"), event(3000, "z", "two-0", TWO), event(5000, "b", "two-1", TWO)]
+    )
+    before = follower([])
+    await before.once(aws, aws)
+    await before.save(aws)
+    tag = list(aws.tags)
+    after = follower([])
+    state = json.loads(json.dumps((await after.hand_over(aws))["state"]))
+    assert aws.tags == tag  # nothing written back over the saved offsets
+    shown: list[str] = []
+    resumed = LogFollower("job", shown.append)
+    resumed.tail = LogTail.from_state("job", state)
+    aws.events += [event(200, "c", "one-2"), event(6000, "d", "two-2", TWO)]
+    await resumed.finish(aws, aws, wait=0, save=False)
+    # The stream ahead goes on from its own place (the tag repeats each stream's line at its
+    # saved millisecond), not from the base.
+    assert shown == [
+        "[algo-1-1] one-1",
+        "[algo-1-1] one-2",
+        "[algo-2-1] two-1",
+        "[algo-2-1] two-2",
+    ]
+
+
 def test_a_stream_found_by_name_after_a_restart_resumes_at_the_tag_s_base() -> None:
     # The tag leaves out streams at its base: found by name after a restart, such a stream
     # goes on from the base, not from its first line (which would repeat its whole log).
