@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.database import migrated_template
+
 # Airflow reads its configuration on first import, so this runs before any test module loads.
 _HOME = tempfile.mkdtemp(prefix="sagemaker-async-airflow-")
 os.environ["AIRFLOW_HOME"] = _HOME
@@ -19,7 +21,8 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 DAGS_FOLDER = os.path.join(_HOME, "dags")
 os.makedirs(DAGS_FOLDER)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = DAGS_FOLDER
-os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
+AIRFLOW_DB = Path(_HOME) / "airflow.db"
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_DB}"
 os.environ["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
 # boto must never find real credentials or config on the machine running the tests.
 os.environ["AWS_CONFIG_FILE"] = os.devnull
@@ -28,6 +31,16 @@ for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
     os.environ.pop(_name, None)
 os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite metadata database, made once per run and shared by every xdist
+    worker (their temp folders share a parent); copy it, never open it in place."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    return migrated_template(root)
 
 
 # --- xdist groups ----------------------------------------------------------------------------

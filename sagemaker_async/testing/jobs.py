@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sagemaker_async.testing.index import CreationIndex, CreationKey
-from sagemaker_async.testing.lifecycle import LimitStop, Plan, Transition, primary_status, timeline
+from sagemaker_async.testing.lifecycle import (
+    Hurry,
+    LimitStop,
+    Plan,
+    Transition,
+    primary_status,
+    timeline,
+)
 from sagemaker_async.testing.stopping import limit_stop
 
 ACCOUNT_ID = "123456789012"
@@ -75,11 +82,13 @@ class TrainingJob:
     writes_logs: bool = True
     # The StoppingCondition limit that ends it before its planned outcome, if one does.
     limit: LimitStop | None = None
+    # The rest of its plan squeezed into a few seconds by the control API, if it was.
+    hurry: Hurry | None = None
 
     def timeline(self) -> list[Transition]:
         """Every secondary status the job will go through, including future ones."""
         stop, delay = self.stop_requested_at, self.stop_delay
-        return timeline(self.plan, self.created_at, stop, delay, self.limit)
+        return timeline(self.plan, self.created_at, stop, delay, self.limit, self.hurry)
 
     def transitions(self, now: float) -> list[Transition]:
         """The secondary statuses reached by ``now``."""
@@ -91,7 +100,8 @@ class TrainingJob:
 
     def status(self, now: float) -> str:
         """The current ``TrainingJobStatus``."""
-        if self.stop_requested_at is None and self.limit is None:  # without the timeline
+        plain = self.stop_requested_at is None and self.limit is None and self.hurry is None
+        if plain:  # without the timeline
             ended = now >= self.created_at + self.plan.duration
             return self.plan.outcome if ended else "InProgress"
         return primary_status(self.secondary_status(now)) or "InProgress"
@@ -333,6 +343,19 @@ class JobStore:
             if job.stop_requested_at is None:
                 job.stop_requested_at = now
             return job
+
+    def hurry(self, prefix: str, within: float) -> list[str]:
+        """Squeeze what is left of every ``InProgress`` job whose name starts with ``prefix``
+        into ``within`` seconds (:class:`Hurry`); the names of the jobs it hurried."""
+        with self._lock:
+            now = self.clock()
+            hurried = []
+            for job in self._jobs.values():
+                running = job.status(now) == "InProgress"
+                if job.name.startswith(prefix) and running and job.hurry is None:
+                    job.hurry = Hurry(now, within)
+                    hurried.append(job.name)
+            return hurried
 
     def add_tags(self, name: str, tags: dict[str, str]) -> None:
         """Add or overwrite tags on a job."""

@@ -119,6 +119,31 @@ class Transition:
         return shown
 
 
+@dataclass(frozen=True)
+class Hurry:
+    """What is left of a job's plan, squeezed into a few seconds (as when a training script
+    stops early): every status the job had not reached at ``at`` still comes, in order, and
+    the planned outcome comes at ``at + within``. What it showed before ``at`` is unchanged.
+
+    :param at: when the job was hurried (clock seconds).
+    :param within: seconds from then to its outcome.
+    """
+
+    at: float
+    within: float
+
+    def moment(self, planned: float, end: float) -> float:
+        """When something planned at ``planned`` happens, given the planned outcome ``end``."""
+        if planned <= self.at:
+            return planned
+        return self.at + (planned - self.at) * self.within / (end - self.at)
+
+    def squeeze(self, transition: Transition, end: float) -> Transition:
+        schedule = tuple((self.moment(t, end), text) for t, text in transition.schedule)
+        start = self.moment(transition.start, end)
+        return Transition(transition.status, start, transition.message, schedule)
+
+
 def primary_status(secondary: str) -> str | None:
     """The ``TrainingJobStatus`` a job whose secondary status is ``secondary`` has, if that
     one status decides it (``None`` while it is ``InProgress``)."""
@@ -135,6 +160,7 @@ def timeline(
     stop_requested_at: float | None,
     stop_delay: float,
     limit: LimitStop | None = None,
+    hurry: Hurry | None = None,
 ) -> list[Transition]:
     """Every secondary status a job goes through, including future ones.
 
@@ -143,11 +169,15 @@ def timeline(
     :param stop_requested_at: when ``StopTrainingJob`` was called, if it was.
     :param stop_delay: seconds from ``Stopping`` to the stopped status.
     :param limit: the ``StoppingCondition`` limit that ends the job before its outcome.
+    :param hurry: the rest of the plan squeezed into a few seconds, if it was.
     """
     steps = _phases(plan, created_at)
+    end = Transition(plan.outcome, created_at + plan.duration, MESSAGES[plan.outcome])
+    if hurry is not None and hurry.at < end.start:
+        steps = [hurry.squeeze(step, end.start) for step in steps]
+        end = hurry.squeeze(end, end.start)
     stop = _stop(stop_requested_at, limit)
-    if stop is None:
-        end = Transition(plan.outcome, created_at + plan.duration, MESSAGES[plan.outcome])
+    if stop is None or stop[0] >= end.start:  # a limit the hurried outcome came before
         return [*steps, end]
     at, final = stop
     kept = [t for t in steps if t.start < at] or steps[:1]

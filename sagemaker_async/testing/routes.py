@@ -48,6 +48,7 @@ class ControlApi:
             ("GET", "jobs"): self._jobs,
             ("GET", "calls"): lambda _: json_response(200, self._calls_view()),
             ("POST", "rules"): self._add_rule,
+            ("POST", "hurry"): self._hurry,
             ("POST", "reset"): self._reset,
             ("GET", "faults"): lambda _: json_response(200, app.faults.view()),
             ("POST", "faults"): _setter(app.faults.configure, app.faults.view),
@@ -117,6 +118,15 @@ class ControlApi:
         except (TypeError, ValueError) as err:
             return json_response(400, {"ok": False, "error": str(err)})
         return json_response(200, {"ok": True})
+
+    def _hurry(self, request: ControlRequest) -> Response:
+        body = request.body or {}
+        prefix, within = body.get("name_prefix"), body.get("within", 2.0)
+        valid = isinstance(within, (int, float)) and not isinstance(within, bool) and within > 0
+        if not isinstance(prefix, str) or not valid:
+            error = "hurry needs a string name_prefix and a positive number of seconds, within"
+            return json_response(400, {"ok": False, "error": error})
+        return json_response(200, {"jobs": self.app.store.hurry(prefix, float(within))})
 
     def _reset(self, request: ControlRequest) -> Response:
         self.app.reset()

@@ -46,7 +46,7 @@ SECRETS = ("AKIAE2EPROBEKEY7Q4Z", "e2e-secret-access-key-Xq81vPz", "e2e-session-
 
 
 def jobs_with_prefix(sim: SageMakerSimulator, prefix: str) -> list[dict[str, Any]]:
-    return [job for job in sim.client.jobs() if job["name"].startswith(prefix)]
+    return sim.client.jobs(prefix)
 
 
 def job_status(sim: SageMakerSimulator, prefix: str) -> str | None:
@@ -64,7 +64,9 @@ def e2e_simulator() -> Iterator[SageMakerSimulator]:
 
 @pytest.fixture(scope="package")
 def stack(
-    e2e_simulator: SageMakerSimulator, tmp_path_factory: pytest.TempPathFactory
+    e2e_simulator: SageMakerSimulator,
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_database: Path,
 ) -> Iterator[AirflowStack]:
     """api-server, scheduler, dag-processor and triggerer, with one executor slot."""
     airflow = AirflowStack(
@@ -76,13 +78,14 @@ def stack(
         credentials=SECRETS,
         serve_logs=False,
         preload=PRELOAD,
+        database=migrated_database,
     )
     _STACKS.append(airflow)
     try:
         airflow.start()
         yield airflow
     finally:
-        airflow.stop()
+        airflow.stop(graceful=False)
         _STACKS.remove(airflow)
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from sagemaker_async.testing import SageMakerSimulator, SimulatorClient
+from tests.conftest import AIRFLOW_DB
+from tests.database import copy_database
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +48,6 @@ def aws_default_connection(simulator: SageMakerSimulator) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> None:
-    from airflow.utils.db import initdb
-
-    initdb()
+def airflow_db(migrated_database: Path) -> None:
+    """This worker's metadata database (see ``tests/conftest.py``), migrated."""
+    copy_database(migrated_database, AIRFLOW_DB)

@@ -136,11 +136,11 @@ def test_exhausted_budget_fails_naming_job_and_status(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    sim.add_rule("it-", duration=60)
-    started = time.monotonic()
+    # Far longer than the 2 x 1 s budget even on a busy machine: the job is still training
+    # when the budget runs out, which the status check at the end proves.
+    sim.add_rule("it-", duration=600)
     ti, name = run_dag(deferrable=deferrable, max_attempts=2, check_interval=1)
     assert ti.state == "failed"
-    assert time.monotonic() - started < 30
     out = capfd.readouterr()
     text = out.out + out.err + caplog.text
     assert f"Training job {name} did not finish before its deadline; last status InProgress" in text

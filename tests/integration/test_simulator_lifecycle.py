@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from sagemaker_async.testing import (
     SageMakerSimulator,
     SimulatorClient,
+    SimulatorControlError,
     aws_client,
     training_request,
 )
@@ -115,3 +116,19 @@ def test_status_messages_change_within_a_status(sm: Any, sim: SimulatorClient) -
     assert len(shown) >= 3 and shown[-1] == expected[-1]
     first = sm.describe_training_job(TrainingJobName="slow")["SecondaryStatusTransitions"][0]
     assert first["StatusMessage"] == "Preparing the instances for training"  # as it left it
+
+
+def test_hurried_jobs_complete_within_seconds_through_the_api(
+    sm: Any, sim: SimulatorClient
+) -> None:
+    sim.add_rule("hurry-", duration=600.0)
+    for name in ("hurry-a", "hurry-b"):
+        sm.create_training_job(**training_request(name))
+    assert sorted(sim.hurry("hurry-", within=1.0)) == ["hurry-a", "hurry-b"]
+    for name in ("hurry-a", "hurry-b"):
+        job = wait_until_stopped(sm, name, timeout=10.0)
+        assert job["TrainingJobStatus"] == "Completed"
+        seen = [t["Status"] for t in job["SecondaryStatusTransitions"]]
+        assert seen == ["Starting", "Downloading", "Training", "Uploading", "Completed"]
+    with pytest.raises(SimulatorControlError, match="positive number of seconds"):
+        sim.hurry("hurry-", within=0)

@@ -199,3 +199,64 @@ def test_a_job_that_never_trains_has_no_runtime_but_waits_at_most_its_max_wait(
     spot = create(store, "spot", StoppingCondition=condition, EnableManagedSpotTraining=True)
     assert [t.status for t in spot.timeline()] == ["Starting", "Stopping", "MaxWaitTimeExceeded"]
     assert spot.status(START + 65.0) == "Stopped"
+
+
+def test_a_hurried_job_keeps_its_past_and_goes_through_the_rest_in_order(
+    store: JobStore, clock: Clock
+) -> None:
+    job = create(store, "hurried")
+    before = messages(job, START + 30.0)
+    clock.now = START + 30.0
+    assert store.hurry("hurr", within=4.0) == ["hurried"]
+    assert messages(job, START + 30.0) == before  # nothing it showed changes
+    statuses = [(t.status, round(t.start - START, 2)) for t in job.timeline()]
+    # Uploading was due at 90 s of 100: 60 of the 70 s left, squeezed into 4 s.
+    assert statuses == [
+        ("Starting", 0.0),
+        ("Downloading", 10.0),
+        ("Training", 20.0),
+        ("Uploading", round(30.0 + 60.0 * 4.0 / 70.0, 2)),
+        ("Completed", 34.0),
+    ]
+    assert job.status(START + 33.9) == "InProgress"
+    ended = describe(job, START + 34.0)
+    assert (ended["TrainingJobStatus"], ended["TrainingEndTime"]) == ("Completed", START + 34.0)
+    assert store.hurry("hurr", within=1.0) == []  # hurried once; an ended job is not
+
+
+def test_a_job_hurried_while_starting_still_trains_before_its_outcome(
+    store: JobStore, clock: Clock
+) -> None:
+    store.add_rule(Rule("slow-", outcome="Failed", failure_reason="AlgorithmError: x"))
+    job = create(store, "slow-1")
+    clock.now = START + 5.0
+    store.hurry("slow-", within=2.0)
+    assert [t.status for t in job.timeline()] == [
+        "Starting",
+        "Downloading",
+        "Training",
+        "Uploading",
+        "Failed",
+    ]
+    assert job.status(START + 7.0) == "Failed"
+    assert messages(job, START + 6.5)[-1][0] in ("Training", "Uploading")
+
+
+def test_hurry_leaves_stopping_and_other_jobs_alone(store: JobStore, clock: Clock) -> None:
+    stopping, other = create(store, "h-stop"), create(store, "other")
+    clock.now = START + 30.0
+    store.stop("h-stop")
+    assert store.hurry("h-", within=1.0) == []
+    assert stopping.timeline()[-1].status == "Stopped"
+    assert other.hurry is None and other.status(START + 99.0) == "InProgress"
+
+
+def test_a_hurried_job_ends_before_a_limit_that_would_have_stopped_it(
+    store: JobStore, clock: Clock
+) -> None:
+    job = create(store, "limit-h", StoppingCondition={"MaxRuntimeInSeconds": 60})
+    assert job.limit is not None  # it would stop at 70 s, before its planned 100 s
+    clock.now = START + 30.0
+    store.hurry("limit-h", within=2.0)
+    assert job.status(START + 32.0) == "Completed"
+    assert [t.status for t in job.timeline()][-1] == "Completed"

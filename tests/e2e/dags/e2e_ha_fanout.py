@@ -19,7 +19,8 @@ with DAG(dag_id="e2e_ha_fanout", schedule=None, start_date=datetime(2026, 1, 1),
     SageMakerTrainingOperator.partial(
         task_id="train",
         check_interval=3,
-        # 600 s: far past the jobs' duration, so only the jobs' end ends the waits.
+        # 600 s: far past the test's length, so only the jobs' end (which the test brings
+        # forward once the triggers have moved) ends the waits.
         max_attempts=200,
     ).expand(
         config=[
