@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
-# make test: xdist workers (0: one process). The suite mostly waits on servers, so more
-# workers than cores pay: three shared e2e stacks, the PostgreSQL topology and three more.
-TEST_WORKERS ?= 7
+# make test: xdist workers (0: one process). Three shared e2e stacks, the PostgreSQL topology
+# and two more for the rest; each worker costs some 8 CPU-s to collect the suite, and the
+# Airflow stacks keep both cores busy already.
+TEST_WORKERS ?= 6
 UNIT_WORKERS ?= 3
 BENCH_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from sagemaker_async.testing import SageMakerSimulator
+from tests.conftest import GC_THRESHOLD
 from tests.e2e.inputs import put_example_inputs
 from tests.e2e.stack import AirflowStack
 
@@ -39,6 +40,7 @@ STACK_GROUPS = {
     "test_capacity.py": "e2e-stack-2",
     "test_triggerer.py::test_trigger_polls_in_the_triggerer_process": "e2e-stack-2",
     "test_triggerer.py::test_failed_job_reason_is_in_the_task_log": "e2e-stack-2",
+    "test_triggerer.py::test_credentials_never_reach_logs_xcom_or_the_database": "e2e-stack-2",
 }
 LAST_STACK_GROUP = "e2e-stack-3"
 #: Distinctive credentials for ``aws_default``, so a test can look for them anywhere.
@@ -79,6 +81,7 @@ def stack(
         serve_logs=False,
         preload=PRELOAD,
         database=migrated_database,
+        gc_threshold=GC_THRESHOLD,
     )
     _STACKS.append(airflow)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -29,6 +30,11 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 AIRFLOW_PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+STARTUP_FOLDER = Path(__file__).with_name("startup")
+_EXECUTOR_REPORT = re.compile(
+    r"Received executor event with state \w+ for task instance TaskInstanceKey\("
+    r"dag_id='([^']*)', task_id='([^']*)', run_id='([^']*)', try_number=(\d+), map_index=(-?\d+)\)"
+)
 
 
 class StackError(RuntimeError):
@@ -147,6 +153,8 @@ class AirflowStack:
         (:data:`WARM_CLIENTS`).
     :param database: a migrated SQLite metadata database to start from (copied), instead of
         running ``airflow db migrate``; only for the default SQLite database.
+    :param gc_threshold: ``gc.set_threshold`` arguments for every process of the stack
+        (through ``tests/e2e/startup/sitecustomize.py``); ``None`` keeps CPython's.
     """
 
     def __init__(
@@ -162,6 +170,7 @@ class AirflowStack:
         serve_logs: bool = True,
         preload: Iterable[str] = (),
         database: Path | None = None,
+        gc_threshold: tuple[int, int, int] | None = None,
     ) -> None:
         self.home = home
         self.dag_files = list(dag_files)
@@ -175,6 +184,10 @@ class AirflowStack:
         self.processes: dict[str, Process] = {}
         self.retired: list[Process] = []
         self.env = self._environment(parallelism, extra_env or {})
+        if gc_threshold is not None:
+            paths = [str(STARTUP_FOLDER), *filter(None, [self.env.get("PYTHONPATH")])]
+            self.env["PYTHONPATH"] = os.pathsep.join(paths)
+            self.env["SAGEMAKER_ASYNC_GC_THRESHOLD"] = ",".join(map(str, gc_threshold))
         if database is not None and not self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith(
             str(self.db_file)
         ):
@@ -445,6 +458,25 @@ class AirflowStack:
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         return {task: ti["state"] for task, ti in self.task_instances(dag_id, run_id).items()}
+
+    def settled_runs(self, dag_id: str, run_id: str) -> set[tuple[str, int, int]]:
+        """``(task_id, try_number, map_index)`` of every run of the DAG run whose end the
+        scheduler has handled, from the executor's report in the schedulers' output.
+
+        A task that defers ends its run, and the executor reports that to the scheduler a
+        moment later. A trigger event handled before that report makes Airflow 3.3 fail the
+        task ("finished with state success, but the task instance's state attribute is
+        queued"), so a test that ends a job on purpose first waits for its deferral to settle.
+        """
+        settled = set()
+        for process in [*self.retired, *self.processes.values()]:
+            if process.name.split(".")[0] != "scheduler":
+                continue
+            for match in _EXECUTOR_REPORT.finditer(process.output()):
+                dag, task, run, try_number, map_index = match.groups()
+                if (dag, run) == (dag_id, run_id):
+                    settled.add((task, int(try_number), int(map_index)))
+        return settled
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> str:
         """Wait until the run is finished; return its state."""

@@ -86,19 +86,29 @@ def test_deferral_timeout_stops_the_job(
 def test_retries_reattach_instead_of_starting_a_second_job(
     stack: AirflowStack, e2e_simulator: SageMakerSimulator
 ) -> None:
-    # The first try's 20 s budget ends before the 40 s job; a retry is due, so the job is
-    # left running and the second try re-attaches to it. The other job trains long enough
-    # that its retry defers well before it ends: a trigger firing within seconds of a deferral
-    # can race the scheduler's handling of that deferral on a busy machine.
-    e2e_simulator.add_rule("e2e-retry-budget-", duration=40)
-    e2e_simulator.add_rule("e2e-retry-dies-", duration=30)
+    # The first try's 20 s budget ends while its job trains; a retry is due, so the job is
+    # left running and the second try re-attaches to it. The jobs train until the test hurries
+    # each to its end once its task's second try has deferred (and the scheduler has handled
+    # that): however late a retry comes on a busy machine, its job still runs (a finished one
+    # would get a successor, by design).
+    retries = {"budget_then_retry": "e2e-retry-budget-", "dies_after_submit": "e2e-retry-dies-"}
+    for prefix in retries.values():
+        e2e_simulator.add_rule(prefix, duration=600)
     run_id = stack.trigger("e2e_retry")
+    waiting = dict(retries)
+
+    def hurry_the_deferred_retries() -> bool:
+        tis = stack.task_instances("e2e_retry", run_id)
+        for task_id in list(waiting):
+            deferred = (tis[task_id]["try_number"], tis[task_id]["state"]) == (2, "deferred")
+            if deferred and (task_id, 2, -1) in stack.settled_runs("e2e_retry", run_id):
+                e2e_simulator.client.hurry(waiting.pop(task_id), within=2.0)
+        return not waiting
+
+    wait_for(hurry_the_deferred_retries, 240, "both retries deferred", interval=0.5)
     assert stack.wait_for_run("e2e_retry", run_id, timeout=240) == "success"
     tis = stack.task_instances("e2e_retry", run_id)
-    for task_id, prefix in (
-        ("budget_then_retry", "e2e-retry-budget-"),
-        ("dies_after_submit", "e2e-retry-dies-"),
-    ):
+    for task_id, prefix in retries.items():
         assert tis[task_id]["try_number"] == 2, task_id
         assert creates(e2e_simulator, prefix) == 1, task_id
         assert len(e2e_simulator.client.jobs(prefix)) == 1

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from sagemaker_async.testing import SageMakerSimulator
+from tests.conftest import GC_THRESHOLD
 from tests.e2e.conftest import _STACKS, PRELOAD, QUIET_DAG_PROCESSOR, jobs_with_prefix
 from tests.e2e.postgres import PostgresCluster, PostgresMissing, find_bindir
 from tests.e2e.stack import AirflowStack, wait_for
@@ -152,6 +153,7 @@ def test_triggerer_killed_on_production_topology(
         parallelism=4,  # per scheduler: eight worker slots in all
         serve_logs=False,
         preload=PRELOAD,
+        gc_threshold=GC_THRESHOLD,
         **topology.stack_options({"E2E_HA_TASKS": str(TASKS), **QUIET_DAG_PROCESSOR}),
     )
     _STACKS.append(stack)  # the e2e conftest attaches every process's output to a failure
@@ -207,6 +209,8 @@ def test_triggerer_killed_on_production_topology(
     mark(f"{len(orphans)} orphans adopted {time.monotonic() - killed:.1f}s after the kill")
     jobs = jobs_with_prefix(sim, PREFIX)
     assert all(job["status"] == "InProgress" for job in jobs), "a job ended before the adoption"
+    runs = {(TASK_ID, 1, index) for index in range(TASKS)}
+    wait_for(lambda: runs <= stack.settled_runs(DAG_ID, run_id), 120, "deferrals to settle")
     assert len(sim.client.hurry(PREFIX, within=HURRY_SECONDS)) == TASKS
 
     state = stack.wait_for_run(DAG_ID, run_id, timeout=300)

@@ -62,18 +62,26 @@ def parse_time(value: str) -> float:
 def test_deferred_tasks_release_the_only_worker_slot(
     stack: AirflowStack, e2e_simulator: SageMakerSimulator
 ) -> None:
-    # One executor slot; six jobs of 45 s can only all be running at once if every task
-    # gave its slot back while its job trains.
-    e2e_simulator.add_rule("e2e-six-", duration=45)
+    # One executor slot; six jobs can only all be running at once if every task gave its
+    # slot back while its job trains. Long jobs, so that the first is still training when
+    # the sixth starts however slowly the tasks run; once all six ran at once, they end.
+    e2e_simulator.add_rule("e2e-six-", duration=600)
     run_id = stack.trigger("e2e_six_jobs")
 
     def all_six_in_progress() -> bool:
         jobs = jobs_with_prefix(e2e_simulator, "e2e-six-")
         return len(jobs) == 6 and all(job["status"] == "InProgress" for job in jobs)
 
-    wait_for(all_six_in_progress, 120, "six jobs InProgress at the same time")
+    wait_for(all_six_in_progress, 180, "six jobs InProgress at the same time")
     states = stack.task_states("e2e_six_jobs", run_id)
     assert list(states.values()).count("deferred") >= 5, states
+    wait_for(
+        lambda: {(task, 1, -1) for task in states} <= stack.settled_runs("e2e_six_jobs", run_id),
+        120,
+        "the scheduler to handle the six deferrals",
+        interval=1.0,
+    )
+    assert len(e2e_simulator.client.hurry("e2e-six-", within=3.0)) == 6
     assert stack.wait_for_run("e2e_six_jobs", run_id, timeout=240) == "success"
     assert set(stack.task_states("e2e_six_jobs", run_id).values()) == {"success"}
     assert all(job["status"] == "Completed" for job in jobs_with_prefix(e2e_simulator, "e2e-six-"))

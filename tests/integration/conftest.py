@@ -51,3 +51,22 @@ def aws_default_connection(simulator: SageMakerSimulator) -> Iterator[None]:
 def airflow_db(migrated_database: Path) -> None:
     """This worker's metadata database (see ``tests/conftest.py``), migrated."""
     copy_database(migrated_database, AIRFLOW_DB)
+
+
+#: Integration modules whose tests mostly wait (on simulated jobs, faults, retries and the
+#: quota), up to a minute or two each on a busy machine. They are collected right after the
+#: end-to-end tests, so that xdist starts them early: left to alphabetical order, one of them
+#: could be what the whole suite waits for at its end.
+LONG_WAITS = ("test_faults.py", "test_capacity.py", "test_connection_type.py", "test_lineage.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+
+    def rank(item: pytest.Item) -> int:
+        path = Path(str(item.path))
+        if path.parent != here:
+            return 0 if path.is_relative_to(here.parent / "e2e") else len(LONG_WAITS) + 1
+        return LONG_WAITS.index(path.name) + 1 if path.name in LONG_WAITS else len(LONG_WAITS) + 1
+
+    items.sort(key=rank)  # stable: the order within each rank stays
