@@ -77,7 +77,9 @@ class SimulatorClient:
         """Squeeze what is left of every ``InProgress`` job whose name starts with
         ``name_prefix`` into ``within`` seconds, as when a training script stops early: each
         still goes through the statuses it had not reached, in order, and ends with its
-        planned outcome; what it showed before is unchanged. Returns the jobs' names.
+        planned outcome (unless a ``StoppingCondition`` limit inside that time stops it
+        first); what it showed before is unchanged. A job is hurried once; later calls leave
+        it be. Returns the names of the jobs hurried by this call.
         """
         body = {"name_prefix": name_prefix, "within": within}
         return cast("list[str]", self._request("POST", "hurry", body)["jobs"])

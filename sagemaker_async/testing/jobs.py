@@ -346,13 +346,14 @@ class JobStore:
 
     def hurry(self, prefix: str, within: float) -> list[str]:
         """Squeeze what is left of every ``InProgress`` job whose name starts with ``prefix``
-        into ``within`` seconds (:class:`Hurry`); the names of the jobs it hurried."""
+        into ``within`` seconds (:class:`Hurry`), once per job; the names of those hurried."""
         with self._lock:
             now = self.clock()
             hurried = []
             for job in self._jobs.values():
-                running = job.status(now) == "InProgress"
-                if job.name.startswith(prefix) and running and job.hurry is None:
+                if not job.name.startswith(prefix) or job.hurry is not None:
+                    continue
+                if job.status(now) == "InProgress":
                     job.hurry = Hurry(now, within)
                     hurried.append(job.name)
             return hurried

@@ -123,10 +123,12 @@ class Transition:
 class Hurry:
     """What is left of a job's plan, squeezed into a few seconds (as when a training script
     stops early): every status the job had not reached at ``at`` still comes, in order, and
-    the planned outcome comes at ``at + within``. What it showed before ``at`` is unchanged.
+    the planned outcome comes at ``at + within`` (or sooner, if it was due sooner). What it
+    showed before ``at`` is unchanged. A ``StoppingCondition`` limit keeps the time it had, so
+    one that falls inside the squeezed rest still stops the job there.
 
     :param at: when the job was hurried (clock seconds).
-    :param within: seconds from then to its outcome.
+    :param within: seconds from then to its outcome, at most.
     """
 
     at: float
@@ -136,7 +138,7 @@ class Hurry:
         """When something planned at ``planned`` happens, given the planned outcome ``end``."""
         if planned <= self.at:
             return planned
-        return self.at + (planned - self.at) * self.within / (end - self.at)
+        return self.at + (planned - self.at) * min(self.within / (end - self.at), 1.0)
 
     def squeeze(self, transition: Transition, end: float) -> Transition:
         schedule = tuple((self.moment(t, end), text) for t, text in transition.schedule)
@@ -177,7 +179,7 @@ def timeline(
         steps = [hurry.squeeze(step, end.start) for step in steps]
         end = hurry.squeeze(end, end.start)
     stop = _stop(stop_requested_at, limit)
-    if stop is None or stop[0] >= end.start:  # a limit the hurried outcome came before
+    if stop is None or (hurry is not None and stop[0] >= end.start):  # outran by the hurry
         return [*steps, end]
     at, final = stop
     kept = [t for t in steps if t.start < at] or steps[:1]

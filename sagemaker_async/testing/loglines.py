@@ -49,7 +49,7 @@ def log_lines(job: TrainingJob, since: float | None, until: float, host: int = 1
 
 def last_lines(job: TrainingJob, count: int, host: int = 1) -> list[LogLine]:
     """The last ``count`` lines the ``host``-th instance prints, as the job's timeline
-    stands now (a later stop changes them)."""
+    stands now (a later stop or hurry changes them)."""
     if count <= 0:
         return []
     end = job.timeline()[-1].start

@@ -7,6 +7,7 @@ answered here, never faulted, limited or counted.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,7 +123,8 @@ class ControlApi:
     def _hurry(self, request: ControlRequest) -> Response:
         body = request.body or {}
         prefix, within = body.get("name_prefix"), body.get("within", 2.0)
-        valid = isinstance(within, (int, float)) and not isinstance(within, bool) and within > 0
+        number = isinstance(within, (int, float)) and not isinstance(within, bool)
+        valid = number and math.isfinite(within) and within > 0
         if not isinstance(prefix, str) or not valid:
             error = "hurry needs a string name_prefix and a positive number of seconds, within"
             return json_response(400, {"ok": False, "error": error})

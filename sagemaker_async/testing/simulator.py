@@ -269,6 +269,10 @@ class SageMakerSimulator:
         """Same as :meth:`SimulatorClient.add_rule`, without HTTP."""
         self.store.add_rule(Rule(name_prefix, duration, outcome, failure_reason))
 
+    def hurry(self, name_prefix: str, within: float = 2.0) -> list[str]:
+        """Same as :meth:`SimulatorClient.hurry`, without HTTP."""
+        return self.store.hurry(name_prefix, within)
+
     def reset(self) -> None:
         """Same as :meth:`SimulatorClient.reset`, without HTTP."""
         self.app.reset()

@@ -59,6 +59,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def session_members(session: int) -> list[int]:
+    """Pids of the live processes of a session (Linux ``/proc``): a :class:`Process` is the
+    leader of its own, and whatever it starts stays in it unless it calls ``setsid``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            # "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
+            if int(stat.read_text().rsplit(")", 1)[1].split()[3]) == session:
+                members.append(int(stat.parent.name))
+    return members
+
+
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
     """Call ``check`` until it returns something truthy; :class:`StackError` after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -106,13 +118,13 @@ class Process:
                 self._signal(signal.SIGKILL)
                 self.popen.wait(10)
         # Children that outlived their parent (task runners, gunicorn workers) go too.
-        self._signal(signal.SIGKILL)
+        self._kill_session()
         self._log.close()
         return self.popen.returncode
 
     def kill(self) -> int | None:
-        """SIGKILL the whole process group at once: a crash, with no chance to clean up."""
-        self._signal(signal.SIGKILL)
+        """SIGKILL it and everything it started at once: a crash, with no chance to clean up."""
+        self._kill_session()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(10)
         self._log.close()
@@ -128,6 +140,14 @@ class Process:
     def _signal(self, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, sig)
+
+    def _kill_session(self) -> None:
+        """SIGKILL the process group, and every process of its session: Airflow starts each
+        task process in a process group of its own, which ``killpg`` does not reach."""
+        self._signal(signal.SIGKILL)
+        for pid in session_members(self.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -460,13 +480,14 @@ class AirflowStack:
         return {task: ti["state"] for task, ti in self.task_instances(dag_id, run_id).items()}
 
     def settled_runs(self, dag_id: str, run_id: str) -> set[tuple[str, int, int]]:
-        """``(task_id, try_number, map_index)`` of every run of the DAG run whose end the
-        scheduler has handled, from the executor's report in the schedulers' output.
+        """``(task_id, try_number, map_index)`` of every run of the DAG run whose end a
+        scheduler has received the executor's report of, from the schedulers' output.
 
         A task that defers ends its run, and the executor reports that to the scheduler a
         moment later. A trigger event handled before that report makes Airflow 3.3 fail the
         task ("finished with state success, but the task instance's state attribute is
-        queued"), so a test that ends a job on purpose first waits for its deferral to settle.
+        queued"), so a test that ends a job on purpose first waits for the report; the seconds
+        the job then takes to end cover the scheduler's handling of it.
         """
         settled = set()
         for process in [*self.retired, *self.processes.values()]:

@@ -88,9 +88,9 @@ def test_retries_reattach_instead_of_starting_a_second_job(
 ) -> None:
     # The first try's 20 s budget ends while its job trains; a retry is due, so the job is
     # left running and the second try re-attaches to it. The jobs train until the test hurries
-    # each to its end once its task's second try has deferred (and the scheduler has handled
-    # that): however late a retry comes on a busy machine, its job still runs (a finished one
-    # would get a successor, by design).
+    # each to its end once its task's second try has deferred on it and the scheduler has the
+    # report of that: however late a retry comes on a busy machine, its job still runs (a
+    # finished one would get a successor, by design).
     retries = {"budget_then_retry": "e2e-retry-budget-", "dies_after_submit": "e2e-retry-dies-"}
     for prefix in retries.values():
         e2e_simulator.add_rule(prefix, duration=600)
@@ -102,10 +102,14 @@ def test_retries_reattach_instead_of_starting_a_second_job(
         for task_id in list(waiting):
             deferred = (tis[task_id]["try_number"], tis[task_id]["state"]) == (2, "deferred")
             if deferred and (task_id, 2, -1) in stack.settled_runs("e2e_retry", run_id):
-                e2e_simulator.client.hurry(waiting.pop(task_id), within=2.0)
+                assert len(e2e_simulator.hurry(waiting.pop(task_id), within=2.0)) == 1
         return not waiting
 
-    wait_for(hurry_the_deferred_retries, 240, "both retries deferred", interval=0.5)
+    try:
+        wait_for(hurry_the_deferred_retries, 240, "both retries deferred", interval=0.5)
+    finally:  # nothing left training on the shared stack for the next tests
+        for prefix in retries.values():
+            e2e_simulator.hurry(prefix, within=1.0)
     assert stack.wait_for_run("e2e_retry", run_id, timeout=240) == "success"
     tis = stack.task_instances("e2e_retry", run_id)
     for task_id, prefix in retries.items():

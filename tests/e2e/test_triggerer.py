@@ -72,16 +72,19 @@ def test_deferred_tasks_release_the_only_worker_slot(
         jobs = jobs_with_prefix(e2e_simulator, "e2e-six-")
         return len(jobs) == 6 and all(job["status"] == "InProgress" for job in jobs)
 
-    wait_for(all_six_in_progress, 180, "six jobs InProgress at the same time")
-    states = stack.task_states("e2e_six_jobs", run_id)
-    assert list(states.values()).count("deferred") >= 5, states
-    wait_for(
-        lambda: {(task, 1, -1) for task in states} <= stack.settled_runs("e2e_six_jobs", run_id),
-        120,
-        "the scheduler to handle the six deferrals",
-        interval=1.0,
-    )
-    assert len(e2e_simulator.client.hurry("e2e-six-", within=3.0)) == 6
+    try:
+        wait_for(all_six_in_progress, 180, "six jobs InProgress at the same time")
+        states = stack.task_states("e2e_six_jobs", run_id)
+        assert list(states.values()).count("deferred") >= 5, states
+        wait_for(
+            lambda: {(t, 1, -1) for t in states} <= stack.settled_runs("e2e_six_jobs", run_id),
+            120,
+            "the scheduler to have the six deferrals",
+            interval=1.0,
+        )
+        assert len(e2e_simulator.hurry("e2e-six-", within=3.0)) == 6
+    finally:  # nothing left training on the shared stack for the next tests
+        e2e_simulator.hurry("e2e-six-", within=1.0)
     assert stack.wait_for_run("e2e_six_jobs", run_id, timeout=240) == "success"
     assert set(stack.task_states("e2e_six_jobs", run_id).values()) == {"success"}
     assert all(job["status"] == "Completed" for job in jobs_with_prefix(e2e_simulator, "e2e-six-"))

@@ -260,3 +260,39 @@ def test_a_hurried_job_ends_before_a_limit_that_would_have_stopped_it(
     store.hurry("limit-h", within=2.0)
     assert job.status(START + 32.0) == "Completed"
     assert [t.status for t in job.timeline()][-1] == "Completed"
+
+
+def test_a_hurry_never_stretches_a_job_that_was_ending_sooner(
+    store: JobStore, clock: Clock
+) -> None:
+    job = create(store, "nearly")
+    clock.now = START + 99.0
+    store.hurry("nearly", within=5.0)
+    assert job.timeline()[-1].start == START + 100.0
+
+
+def test_a_stop_after_a_hurry_stops_the_job_from_where_it_got(
+    store: JobStore, clock: Clock
+) -> None:
+    job = create(store, "hs")
+    clock.now = START + 5.0
+    store.hurry("hs", within=10.0)  # Downloading from about 6.1 s, Training from about 7.1 s
+    clock.now = START + 8.0
+    store.stop("hs")
+    assert [t.status for t in job.timeline()] == [
+        "Starting",
+        "Downloading",
+        "Training",
+        "Stopping",
+        "Stopped",
+    ]
+    assert job.status(START + 13.0) == "Stopped"
+
+
+def test_a_limit_inside_the_hurried_rest_still_stops_the_job(store: JobStore, clock: Clock) -> None:
+    job = create(store, "lim-in", StoppingCondition={"MaxRuntimeInSeconds": 21})
+    assert job.limit == LimitStop(START + 31.0, "MaxRuntimeExceeded")
+    clock.now = START + 30.0
+    store.hurry("lim-in", within=2.0)  # the outcome would come at 32 s
+    assert [t.status for t in job.timeline()][-2:] == ["Stopping", "MaxRuntimeExceeded"]
+    assert job.status(START + 36.0) == "Stopped"

@@ -17,6 +17,16 @@ from sagemaker_async import SageMakerTrainingOperator
 from sagemaker_async.testing.requests import training_request
 
 
+class BudgetThenRetry(SageMakerTrainingOperator):
+    """A 20 s budget on the first try, which its job outlives; 120 s on the retry, which the
+    test ends by hurrying the job once the retry has deferred on it."""
+
+    def execute(self, context: Any) -> Any:
+        if context["ti"].try_number > 1:
+            self.max_attempts = 60
+        return super().execute(context)
+
+
 class DiesAfterSubmit(SageMakerTrainingOperator):
     """On its first try, the worker process is killed right after the job is created."""
 
@@ -34,7 +44,7 @@ with DAG(
     catchup=False,
     default_args={"retries": 1, "retry_delay": timedelta(seconds=1)},
 ):
-    SageMakerTrainingOperator(
+    BudgetThenRetry(
         task_id="budget_then_retry",
         config=training_request("e2e-retry-budget-{{ ts_nodash | lower }}"),
         check_interval=2,
