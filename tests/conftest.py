@@ -133,6 +133,22 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return MarkGroupScheduling(config, log)
 
 
+#: Niceness of an xdist worker once it runs anything but the end-to-end tests. On two cores the
+#: suite's length is that of its e2e groups, whose Airflow processes (some twenty, at nice 0)
+#: then get the CPU first; the other tests mostly wait, and take what is left.
+OTHER_TESTS_NICENESS = 5
+_NICED = pytest.StashKey[bool]()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    config = item.config
+    if not hasattr(config, "workerinput") or config.stash.get(_NICED, False):
+        return
+    if not Path(str(item.path)).is_relative_to(Path(__file__).parent / "e2e"):
+        os.nice(OTHER_TESTS_NICENESS)
+        config.stash[_NICED] = True
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     # Every xdist worker has an Airflow home of its own: none is left behind.
     shutil.rmtree(_HOME, ignore_errors=True)
