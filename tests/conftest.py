@@ -133,9 +133,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return MarkGroupScheduling(config, log)
 
 
-#: Niceness of an xdist worker once it runs anything but the end-to-end tests. On two cores the
-#: suite's length is that of its e2e groups, whose Airflow processes (some twenty, at nice 0)
-#: then get the CPU first; the other tests mostly wait, and take what is left.
+#: Niceness of an xdist worker, and so of the processes it starts, once it runs anything but
+#: the tests on the shared e2e stacks. On two cores the suite lasts as long as those three
+#: groups, so their Airflow processes (at the suite's own niceness) get the CPU first. The
+#: production-topology test, shorter than any of them, and the other tests, which mostly
+#: wait, take what is left.
 OTHER_TESTS_NICENESS = 5
 _NICED = pytest.StashKey[bool]()
 
@@ -144,7 +146,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     config = item.config
     if not hasattr(config, "workerinput") or config.stash.get(_NICED, False):
         return
-    if not Path(str(item.path)).is_relative_to(Path(__file__).parent / "e2e"):
+    if "stack" not in getattr(item, "fixturenames", ()):
         os.nice(OTHER_TESTS_NICENESS)
         config.stash[_NICED] = True
 
