@@ -7,7 +7,6 @@ answered here, never faulted, limited or counted.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from werkzeug.wrappers import Response
 from sagemaker_async.testing.history import parse_history, seed_history
 from sagemaker_async.testing.jobs import Rule, SageMakerError, TrainingJob
 from sagemaker_async.testing.quotas import DEFAULT_REGION
+from sagemaker_async.testing.stopping import positive_seconds
 
 if TYPE_CHECKING:
     from sagemaker_async.testing.simulator import SimulatorApp
@@ -122,13 +122,11 @@ class ControlApi:
 
     def _hurry(self, request: ControlRequest) -> Response:
         body = request.body or {}
-        prefix, within = body.get("name_prefix"), body.get("within", 2.0)
-        number = isinstance(within, (int, float)) and not isinstance(within, bool)
-        valid = number and math.isfinite(within) and within > 0
-        if not isinstance(prefix, str) or not valid:
+        prefix, within = body.get("name_prefix"), positive_seconds(body.get("within", 2.0))
+        if not isinstance(prefix, str) or within is None:
             error = "hurry needs a string name_prefix and a positive number of seconds, within"
             return json_response(400, {"ok": False, "error": error})
-        return json_response(200, {"jobs": self.app.store.hurry(prefix, float(within))})
+        return json_response(200, {"jobs": self.app.store.hurry(prefix, within)})
 
     def _reset(self, request: ControlRequest) -> Response:
         self.app.reset()

@@ -41,17 +41,18 @@ def limit_stop(request: Mapping[str, Any], plan: Plan, created_at: float) -> Lim
     limits = []
     share = plan.training_share()
     if share is not None:
-        runtime = _seconds(condition.get("MaxRuntimeInSeconds")) or DEFAULT_MAX_RUNTIME
+        runtime = positive_seconds(condition.get("MaxRuntimeInSeconds")) or DEFAULT_MAX_RUNTIME
         limits.append(LimitStop(created_at + share * plan.duration + runtime, "MaxRuntimeExceeded"))
-    wait = _seconds(condition.get("MaxWaitTimeInSeconds"))
+    wait = positive_seconds(condition.get("MaxWaitTimeInSeconds"))
     if request.get("EnableManagedSpotTraining") is True and wait is not None:
         limits.append(LimitStop(created_at + wait, "MaxWaitTimeExceeded"))
     binding = [limit for limit in limits if limit.at < end]
     return min(binding, key=lambda limit: limit.at) if binding else None
 
 
-def _seconds(value: object) -> float | None:
-    """A limit in seconds, or ``None`` if the request has none (or not a number)."""
+def positive_seconds(value: object) -> float | None:
+    """A positive, finite number of seconds as a float; ``None`` for anything else (a
+    missing limit, a bool, zero, a negative number, infinity)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if not math.isfinite(value) or value <= 0:

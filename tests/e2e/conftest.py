@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -47,13 +46,9 @@ LAST_STACK_GROUP = "e2e-stack-3"
 SECRETS = ("AKIAE2EPROBEKEY7Q4Z", "e2e-secret-access-key-Xq81vPz", "e2e-session-token-Mw53Lr0")
 
 
-def jobs_with_prefix(sim: SageMakerSimulator, prefix: str) -> list[dict[str, Any]]:
-    return sim.client.jobs(prefix)
-
-
 def job_status(sim: SageMakerSimulator, prefix: str) -> str | None:
     """Status of the first job whose name starts with ``prefix``, if any."""
-    jobs = jobs_with_prefix(sim, prefix)
+    jobs = sim.client.jobs(prefix)
     return jobs[0]["status"] if jobs else None
 
 

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import pytest
 
 from sagemaker_async.testing import SageMakerSimulator
-from tests.e2e.conftest import jobs_with_prefix
 from tests.e2e.dags.e2e_capacity import INSTANCE_TYPE
 from tests.e2e.stack import AirflowStack
 from tests.e2e.test_triggerer import task_errors
@@ -40,7 +39,7 @@ def test_six_tasks_share_a_quota_of_two_while_deferred(
     deadline = time.monotonic() + 300
     while stack.dag_run_state("e2e_capacity", run_id) not in ("success", "failed"):
         assert time.monotonic() < deadline, "the run did not finish in 300 s"
-        jobs = jobs_with_prefix(e2e_simulator, "e2e-cap-")
+        jobs = e2e_simulator.client.jobs("e2e-cap-")
         states = stack.task_states("e2e_capacity", run_id)
         in_progress = sum(1 for j in jobs if j["status"] == "InProgress")
         # A task deferred while no job of its own exists is waiting for room.
@@ -63,7 +62,7 @@ def test_six_tasks_share_a_quota_of_two_while_deferred(
     assert quotas["peak_in_use"][INSTANCE_TYPE] == 2 and most_in_progress <= 2
     assert quotas["refused"][INSTANCE_TYPE] >= 1
     assert most_waiting_deferred >= 1, "no task was seen deferred while waiting for room"
-    assert len(jobs_with_prefix(e2e_simulator, "e2e-cap-")) == 6
+    assert len(e2e_simulator.client.jobs("e2e-cap-")) == 6
     waited = [
         t for t in TASKS if "No room for training job" in stack.task_log("e2e_capacity", run_id, t)
     ]
@@ -86,9 +85,7 @@ def test_capacity_failures_are_resubmitted_and_algorithm_errors_are_not(
     assert instances["capacity"]["state"] == "success"
     assert instances["algorithm"]["state"] == "failed"
     assert {ti["try_number"] for ti in instances.values()} == {1}
-    capacity_jobs = sorted(
-        j["name"] for j in jobs_with_prefix(e2e_simulator, "e2e-capfail-capacity-")
-    )
+    capacity_jobs = sorted(j["name"] for j in e2e_simulator.client.jobs("e2e-capfail-capacity-"))
     assert len(capacity_jobs) == 2 and capacity_jobs[1] == f"{capacity_jobs[0]}-1"
     result = stack.xcom("e2e_capacity_failures", run_id, "capacity")
     assert result["Training"]["TrainingJobName"] == capacity_jobs[1]
@@ -98,4 +95,4 @@ def test_capacity_failures_are_resubmitted_and_algorithm_errors_are_not(
         stack.xcom("e2e_capacity_failures", run_id, "capacity", "training_job_name")
         == (capacity_jobs[1])
     )
-    assert len(jobs_with_prefix(e2e_simulator, "e2e-capfail-algorithm-")) == 1
+    assert len(e2e_simulator.client.jobs("e2e-capfail-algorithm-")) == 1

@@ -20,7 +20,7 @@ import pytest
 
 from sagemaker_async.testing import SageMakerSimulator
 from tests.conftest import GC_THRESHOLD
-from tests.e2e.conftest import _STACKS, PRELOAD, QUIET_DAG_PROCESSOR, jobs_with_prefix
+from tests.e2e.conftest import _STACKS, PRELOAD, QUIET_DAG_PROCESSOR
 from tests.e2e.postgres import PostgresCluster, PostgresMissing, find_bindir
 from tests.e2e.stack import AirflowStack, wait_for
 from tests.e2e.topology import TRIGGERER_HEALTH_CHECK_THRESHOLD, ProductionTopology
@@ -207,7 +207,7 @@ def test_triggerer_killed_on_production_topology(
 
     wait_for(adopted, TRIGGERER_HEALTH_CHECK_THRESHOLD + 60, "the survivor to adopt the orphans")
     mark(f"{len(orphans)} orphans adopted {time.monotonic() - killed:.1f}s after the kill")
-    jobs = jobs_with_prefix(sim, PREFIX)
+    jobs = sim.client.jobs(PREFIX)
     assert all(job["status"] == "InProgress" for job in jobs), "a job ended before the adoption"
     runs = {(TASK_ID, 1, index) for index in range(TASKS)}
     wait_for(lambda: runs <= stack.settled_runs(DAG_ID, run_id), 120, "deferrals to settle")
@@ -229,7 +229,7 @@ def test_triggerer_killed_on_production_topology(
     assert tis == [(i, "success", 1) for i in range(TASKS)]
 
     # One job per task, created once, never stopped, run to its end.
-    jobs = jobs_with_prefix(sim, PREFIX)
+    jobs = sim.client.jobs(PREFIX)
     assert len(jobs) == TASKS
     assert all(job["calls"].get("CreateTrainingJob") == 1 for job in jobs)
     assert all(job["status"] == "Completed" for job in jobs)

@@ -11,7 +11,7 @@ import pytest
 
 from sagemaker_async.naming import MAX_NAME_LENGTH, NAME_PATTERN
 from sagemaker_async.testing import SageMakerSimulator
-from tests.e2e.conftest import SECRETS, job_status, jobs_with_prefix
+from tests.e2e.conftest import SECRETS, job_status
 from tests.e2e.stack import AirflowStack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -69,7 +69,7 @@ def test_deferred_tasks_release_the_only_worker_slot(
     run_id = stack.trigger("e2e_six_jobs")
 
     def all_six_in_progress() -> bool:
-        jobs = jobs_with_prefix(e2e_simulator, "e2e-six-")
+        jobs = e2e_simulator.client.jobs("e2e-six-")
         return len(jobs) == 6 and all(job["status"] == "InProgress" for job in jobs)
 
     try:
@@ -87,7 +87,7 @@ def test_deferred_tasks_release_the_only_worker_slot(
         e2e_simulator.hurry("e2e-six-", within=1.0)
     assert stack.wait_for_run("e2e_six_jobs", run_id, timeout=240) == "success"
     assert set(stack.task_states("e2e_six_jobs", run_id).values()) == {"success"}
-    assert all(job["status"] == "Completed" for job in jobs_with_prefix(e2e_simulator, "e2e-six-"))
+    assert all(job["status"] == "Completed" for job in e2e_simulator.client.jobs("e2e-six-"))
 
 
 def test_trigger_polls_in_the_triggerer_process(
@@ -168,9 +168,7 @@ def test_triggerer_restart_keeps_jobs_and_deadlines(
     tis = stack.task_instances("e2e_restart", run_id)
     assert tis["finishes"]["state"] == "success"
     assert tis["outlives_budget"]["state"] == "failed"
-    ok, late = (
-        jobs_with_prefix(e2e_simulator, p)[0] for p in ("e2e-restart-ok-", "e2e-restart-late-")
-    )
+    ok, late = (e2e_simulator.client.jobs(p)[0] for p in ("e2e-restart-ok-", "e2e-restart-late-"))
     assert ok["calls"]["CreateTrainingJob"] == 1 and late["calls"]["CreateTrainingJob"] == 1
     # The deadline is set when the job is created; a budget reset by the restart would end
     # the wait about 25 s later than this.
