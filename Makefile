@@ -9,6 +9,10 @@ PYTEST_ARGS ?=
 # Airflow stacks keep both cores busy already.
 TEST_WORKERS ?= 6
 UNIT_WORKERS ?= 3
+# The suite starts some fifty Python processes (Airflow's, the simulators', the xdist workers):
+# with bytecode caches written once, none compiles the package or the tests again, even where
+# PYTHONDONTWRITEBYTECODE is set.
+WITH_BYTECODE := PYTHONDONTWRITEBYTECODE=
 BENCH_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -27,10 +31,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## Create .venv with the package and its test tools
 
 test: $(STAMP)  ## Run the whole suite: unit, integration and end-to-end
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(WITH_BYTECODE) $(BIN)/python -m compileall -q sagemaker_async tests example_dags
+	$(WITH_BYTECODE) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 unit: $(STAMP)  ## Run the unit tests only (no servers)
-	$(BIN)/python -m pytest -n $(UNIT_WORKERS) tests/unit $(PYTEST_ARGS)
+	$(WITH_BYTECODE) $(BIN)/python -m compileall -q sagemaker_async tests
+	$(WITH_BYTECODE) $(BIN)/python -m pytest -n $(UNIT_WORKERS) tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff check, ruff format --check and mypy --strict on the package
 	$(BIN)/ruff check .

@@ -151,6 +151,20 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         config.stash[_NICED] = True
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection imported (Airflow, boto, the test modules) lives as long as the process:
+    frozen, the garbage collector never walks it again."""
+    gc.freeze()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Leave what the tests built to the process's end: pytest's two full collections at the
+    end of a session and the interpreter's last one would walk all of it, some seven CPU-s
+    per xdist worker once dag.test() has run, all at the end of the suite."""
+    gc.freeze()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     # Every xdist worker has an Airflow home of its own: none is left behind.
     shutil.rmtree(_HOME, ignore_errors=True)

@@ -45,12 +45,15 @@ class StackError(RuntimeError):
 #: the process's shared loader (no request is sent), which the forked task processes then
 #: inherit instead of parsing it on every run (about 0.3 CPU-s a run).
 WARM_CLIENTS = """
-from sagemaker_async.connection import settings_from
-from sagemaker_async.credentials import boto3_session
+    from sagemaker_async.connection import settings_from
+    from sagemaker_async.credentials import boto3_session
 
-for _service in ("sagemaker", "logs"):
-    boto3_session(settings_from("warm", "warm", {})).client(_service, region_name="us-east-1")
+    for _service in ("sagemaker", "logs"):
+        boto3_session(settings_from("warm", "warm", {})).client(_service, region_name="us-east-1")
 """
+#: The preload plugin's guard: the api-server runs no task and no trigger, and would only pay
+#: for the imports (about 1 CPU-s per stack).
+PRELOAD_GUARD = 'import sys\n\nif sys.argv[1:2] != ["api-server"]:\n'
 
 
 def free_port() -> int:
@@ -71,8 +74,12 @@ def session_members(session: int) -> list[int]:
     return members
 
 
-def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
-    """Call ``check`` until it returns something truthy; :class:`StackError` after ``timeout``."""
+def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
+    """Call ``check`` until it returns something truthy; :class:`StackError` after ``timeout``.
+
+    A check is often a REST call, which costs the api-server some 10 to 50 ms of CPU: once a
+    second is soon enough for waits of tens of seconds, on a machine the stacks keep busy.
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -167,10 +174,10 @@ class AirflowStack:
     :param serve_logs: whether the scheduler and the triggerer serve their logs over HTTP, for
         the UI of a running or deferred task. Airflow binds that server to every interface, so
         tests turn it off: the api-server reads the same files from disk.
-    :param preload: modules every Airflow process imports as it starts (an Airflow plugin), so
-        that the task processes LocalExecutor forks find them loaded rather than import them on
-        every run; the plugin also parses the SageMaker and Logs service models once
-        (:data:`WARM_CLIENTS`).
+    :param preload: modules every Airflow process but the api-server imports as it starts (an
+        Airflow plugin), so that the task processes LocalExecutor forks find them loaded rather
+        than import them on every run; the plugin also parses the SageMaker and Logs service
+        models once (:data:`WARM_CLIENTS`).
     :param database: a migrated SQLite metadata database to start from (copied), instead of
         running ``airflow db migrate``; only for the default SQLite database.
     :param gc_threshold: ``gc.set_threshold`` arguments for every process of the stack
@@ -289,8 +296,8 @@ class AirflowStack:
         if self.preload:
             plugins = self.home / "plugins"  # Airflow's default [core] plugins_folder
             plugins.mkdir()
-            imports = "".join(f"import {module}  # noqa: F401\n" for module in self.preload)
-            (plugins / "preload.py").write_text(imports + WARM_CLIENTS)
+            imports = "".join(f"    import {module}  # noqa: F401\n" for module in self.preload)
+            (plugins / "preload.py").write_text(PRELOAD_GUARD + imports + WARM_CLIENTS)
         if self.database is None:
             self._run_once(["db", "migrate"], timeout)
         else:
@@ -298,7 +305,7 @@ class AirflowStack:
         for name in AIRFLOW_PROCESSES:
             for n in range(1, self.replicas.get(name, 1) + 1):
                 self.start_process(name if n == 1 else f"{name}.{n}")
-        wait_for(self._api_healthy, timeout, "the api-server to answer")
+        wait_for(self._api_healthy, timeout, "the api-server to answer", interval=0.5)
         return self
 
     def _run_once(self, args: list[str], timeout: float) -> None:

@@ -51,7 +51,7 @@ def test_six_tasks_share_a_quota_of_two_while_deferred(
         ]
         most_in_progress = max(most_in_progress, in_progress)
         most_waiting_deferred = max(most_waiting_deferred, len(waiting))
-        time.sleep(0.5)
+        time.sleep(1.0)
     instances = stack.task_instances("e2e_capacity", run_id)
     failed = {t: task_errors(stack, "e2e_capacity", run_id, t) for t in TASKS}
     assert {t: ti["state"] for t, ti in instances.items()} == dict.fromkeys(TASKS, "success"), (

@@ -104,7 +104,7 @@ def test_trigger_polls_in_the_triggerer_process(
             seen.append(state)
         return state in ("success", "failed", "up_for_retry")
 
-    wait_for(finished, 180, f"{task_id} to finish", interval=0.5)
+    wait_for(finished, 180, f"{task_id} to finish")
     assert seen[-1] == "success", seen
     assert "deferred" in seen, seen
     job_name = stack.xcom(dag_id, run_id, task_id, "training_job_name")

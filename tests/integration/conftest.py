@@ -53,11 +53,23 @@ def airflow_db(migrated_database: Path) -> None:
     copy_database(migrated_database, AIRFLOW_DB)
 
 
-#: Integration modules whose tests mostly wait (on simulated jobs, faults, retries and the
-#: quota), up to a minute or two each on a busy machine. They are collected right after the
-#: end-to-end tests, so that xdist starts them early: left to alphabetical order, one of them
-#: could be what the whole suite waits for at its end.
-LONG_WAITS = ("test_faults.py", "test_capacity.py", "test_connection_type.py", "test_lineage.py")
+#: Integration modules whose tests mostly wait (on simulated jobs, faults, retries, the quota,
+#: subprocesses), longest first: from tens of seconds to two minutes a test on a busy machine.
+#: They are collected right after the end-to-end tests, so that xdist starts them early and
+#: in this order; left to alphabetical order, one of them could be what the whole suite
+#: waits for at its end.
+LONG_WAITS = (
+    "test_faults.py",
+    "test_connections.py",
+    "test_lineage.py",
+    "test_capacity.py",
+    "test_connection_type.py",
+    "test_logtail.py",
+    "test_sweep.py",
+    "test_operators.py",
+    "test_example_dags.py",
+    "test_endpoint_errors.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
