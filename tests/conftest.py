@@ -134,10 +134,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 #: Niceness of an xdist worker, and so of the processes it starts, once it runs anything but
-#: the tests on the shared e2e stacks. On two cores the suite lasts as long as those three
-#: groups, so their Airflow processes (at the suite's own niceness) get the CPU first. The
-#: production-topology test, shorter than any of them, and the other tests, which mostly
-#: wait, take what is left.
+#: the tests on the shared e2e stacks. Those three groups are the suite's longest chains of
+#: waits, so their Airflow processes (at the suite's own niceness) get the CPU first. The
+#: production-topology test and the other tests, which mostly wait, take what is left.
 OTHER_TESTS_NICENESS = 5
 _NICED = pytest.StashKey[bool]()
 
