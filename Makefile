@@ -9,9 +9,10 @@ PYTEST_ARGS ?=
 # Airflow stacks keep both cores busy already.
 TEST_WORKERS ?= 6
 UNIT_WORKERS ?= 3
-# The suite starts some fifty Python processes (Airflow's, the simulators', the xdist workers):
-# with bytecode caches written once, none compiles the package or the tests again, even where
-# PYTHONDONTWRITEBYTECODE is set.
+# The suite starts some fifty Python processes (Airflow's, the xdist workers, subprocesses):
+# compileall writes the bytecode caches of the package and the test helpers once, before the
+# workers would each compile them, and with PYTHONDONTWRITEBYTECODE cleared pytest caches the
+# test modules it rewrites for assertions.
 WITH_BYTECODE := PYTHONDONTWRITEBYTECODE=
 BENCH_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
@@ -31,11 +32,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## Create .venv with the package and its test tools
 
 test: $(STAMP)  ## Run the whole suite: unit, integration and end-to-end
-	$(WITH_BYTECODE) $(BIN)/python -m compileall -q sagemaker_async tests example_dags
+	$(BIN)/python -m compileall -q sagemaker_async tests
 	$(WITH_BYTECODE) $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 unit: $(STAMP)  ## Run the unit tests only (no servers)
-	$(WITH_BYTECODE) $(BIN)/python -m compileall -q sagemaker_async tests
+	$(BIN)/python -m compileall -q sagemaker_async tests
 	$(WITH_BYTECODE) $(BIN)/python -m pytest -n $(UNIT_WORKERS) tests/unit $(PYTEST_ARGS)
 
 lint: $(STAMP)  ## ruff check, ruff format --check and mypy --strict on the package

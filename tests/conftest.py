@@ -160,7 +160,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Leave what the tests built to the process's end: pytest's two full collections at the
     end of a session and the interpreter's last one would walk all of it, some seven CPU-s
-    per xdist worker once dag.test() has run, all at the end of the suite."""
+    per xdist worker once dag.test() has run, all at the end of the suite. The price: an
+    exception raised in ``__del__`` by garbage still uncollected then goes unreported, which
+    pytest would only have reported after the summary, as a warning."""
     gc.freeze()
 
 

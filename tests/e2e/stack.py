@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -45,14 +46,14 @@ class StackError(RuntimeError):
 #: the process's shared loader (no request is sent), which the forked task processes then
 #: inherit instead of parsing it on every run (about 0.3 CPU-s a run).
 WARM_CLIENTS = """
-    from sagemaker_async.connection import settings_from
-    from sagemaker_async.credentials import boto3_session
+from sagemaker_async.connection import settings_from
+from sagemaker_async.credentials import boto3_session
 
-    for _service in ("sagemaker", "logs"):
-        boto3_session(settings_from("warm", "warm", {})).client(_service, region_name="us-east-1")
+for _service in ("sagemaker", "logs"):
+    boto3_session(settings_from("warm", "warm", {})).client(_service, region_name="us-east-1")
 """
-#: The preload plugin's guard: the api-server runs no task and no trigger, and would only pay
-#: for the imports (about 1 CPU-s per stack).
+#: The preload plugin's guard, over the imports and :data:`WARM_CLIENTS`: the api-server runs
+#: no task and no trigger, and would only pay for them (about 1 CPU-s per stack).
 PRELOAD_GUARD = 'import sys\n\nif sys.argv[1:2] != ["api-server"]:\n'
 
 
@@ -181,7 +182,8 @@ class AirflowStack:
     :param database: a migrated SQLite metadata database to start from (copied), instead of
         running ``airflow db migrate``; only for the default SQLite database.
     :param gc_threshold: ``gc.set_threshold`` arguments for every process of the stack
-        (through ``tests/e2e/startup/sitecustomize.py``); ``None`` keeps CPython's.
+        (through ``tests/e2e/startup/sitecustomize.py``, which also skips the collection at a
+        normal exit); ``None`` keeps CPython's.
     """
 
     def __init__(
@@ -296,8 +298,9 @@ class AirflowStack:
         if self.preload:
             plugins = self.home / "plugins"  # Airflow's default [core] plugins_folder
             plugins.mkdir()
-            imports = "".join(f"    import {module}  # noqa: F401\n" for module in self.preload)
-            (plugins / "preload.py").write_text(PRELOAD_GUARD + imports + WARM_CLIENTS)
+            imports = "".join(f"import {module}  # noqa: F401\n" for module in self.preload)
+            body = textwrap.indent(imports + WARM_CLIENTS, "    ")
+            (plugins / "preload.py").write_text(PRELOAD_GUARD + body)
         if self.database is None:
             self._run_once(["db", "migrate"], timeout)
         else:
