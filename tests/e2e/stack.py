@@ -438,7 +438,7 @@ class AirflowStack:
             except StackError:
                 return False
 
-        wait_for(parsed, timeout, f"DAG {dag_id} to be parsed", interval=1.0)
+        wait_for(parsed, timeout, f"DAG {dag_id} to be parsed")
 
     def trigger(
         self, dag_id: str, conf: dict[str, Any] | None = None, *, with_logical_date: bool = True
@@ -515,7 +515,6 @@ class AirflowStack:
             lambda: (s := self.dag_run_state(dag_id, run_id)) in ("success", "failed") and s,
             timeout,
             f"run {run_id} of {dag_id} to finish",
-            interval=1.0,
         )
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:

@@ -99,9 +99,10 @@ def test_retries_reattach_instead_of_starting_a_second_job(
 
     def hurry_the_deferred_retries() -> bool:
         tis = stack.task_instances("e2e_retry", run_id)
+        settled = stack.settled_runs("e2e_retry", run_id)
         for task_id in list(waiting):
             deferred = (tis[task_id]["try_number"], tis[task_id]["state"]) == (2, "deferred")
-            if deferred and (task_id, 2, -1) in stack.settled_runs("e2e_retry", run_id):
+            if deferred and (task_id, 2, -1) in settled:
                 assert len(e2e_simulator.hurry(waiting.pop(task_id), within=2.0)) == 1
         return not waiting
 

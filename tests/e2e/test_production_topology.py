@@ -173,7 +173,7 @@ def test_triggerer_killed_on_production_topology(
         held_by = Counter(job for _, _, job in deferrals(db, run_id).values())
         return held_by[second] == VICTIM_CAPACITY
 
-    wait_for(second_full, 300, f"the second triggerer to hold {VICTIM_CAPACITY}", interval=1.0)
+    wait_for(second_full, 300, f"the second triggerer to hold {VICTIM_CAPACITY}")
     paused.resume()
     mark(f"the second triggerer holds {VICTIM_CAPACITY}; the first resumed")
 
@@ -187,7 +187,7 @@ def test_triggerer_killed_on_production_topology(
         }
         return held if len(held) == TASKS else None
 
-    held = wait_for(all_held, 300, f"{TASKS} deferred tasks held by triggerers", interval=1.0)
+    held = wait_for(all_held, 300, f"{TASKS} deferred tasks held by triggerers")
     mark(f"all {TASKS} tasks deferred")
     load = Counter(job for _, job in held.values())
     assert set(load) == set(names), f"triggers not spread over both triggerers: {load}"

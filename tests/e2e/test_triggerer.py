@@ -80,7 +80,6 @@ def test_deferred_tasks_release_the_only_worker_slot(
             lambda: {(t, 1, -1) for t in states} <= stack.settled_runs("e2e_six_jobs", run_id),
             120,
             "the scheduler to have the six deferrals",
-            interval=1.0,
         )
         assert len(e2e_simulator.hurry("e2e-six-", within=3.0)) == 6
     finally:  # nothing left training on the shared stack for the next tests
@@ -237,7 +236,6 @@ def test_example_dags_succeed_without_a_logical_date(
         lambda: (s := stack.task_states(dag_id, run_id)[task_id]) in ended and s,
         180,
         f"{task_id} to finish",
-        interval=1.0,
     )
     assert state == "success", task_errors(stack, dag_id, run_id, task_id)
     assert stack.wait_for_run(dag_id, run_id, timeout=120) == "success"
