@@ -8,11 +8,18 @@ import json
 import re
 from typing import Any
 
-import botocore.session
-from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
+from botocore.model import (
+    ListShape,
+    MapShape,
+    OperationModel,
+    ServiceModel,
+    Shape,
+    StructureShape,
+)
 from botocore.validate import ParamValidator
 
 from sagemaker_async.constraints import violations
+from sagemaker_async.credentials import shared_loader
 from sagemaker_async.naming import validate_job_name
 
 _NUMBER_TYPES = {"integer": int, "long": int, "float": float, "double": float}
@@ -28,8 +35,9 @@ class InvalidConfigError(ValueError):
 
 @functools.lru_cache(maxsize=1)
 def create_training_job_model() -> OperationModel:
-    """The botocore model of ``CreateTrainingJob`` (loaded once; it is a large file)."""
-    model = botocore.session.get_session().get_service_model("sagemaker")
+    """The botocore model of ``CreateTrainingJob``, from the loader the SageMaker clients
+    share: a task run parses the large SageMaker model once, not once more to validate."""
+    model = ServiceModel(shared_loader().load_service_model("sagemaker", "service-2"))
     return model.operation_model("CreateTrainingJob")
 
 

@@ -44,13 +44,16 @@ class StackError(RuntimeError):
 
 #: Appended to the preload plugin: building one client of each service parses its model into
 #: the process's shared loader (no request is sent), which the forked task processes then
-#: inherit instead of parsing it on every run (about 0.3 CPU-s a run).
+#: inherit instead of parsing it on every run (about 0.3 CPU-s a run). Each task process
+#: loads the plugins again, and finds the loader its parent warmed: it builds nothing.
 WARM_CLIENTS = """
 from sagemaker_async.connection import settings_from
-from sagemaker_async.credentials import boto3_session
+from sagemaker_async.credentials import boto3_session, shared_loader
 
-for _service in ("sagemaker", "logs"):
-    boto3_session(settings_from("warm", "warm", {})).client(_service, region_name="us-east-1")
+if not shared_loader.cache_info().currsize:
+    for _service in ("sagemaker", "logs"):
+        session = boto3_session(settings_from("warm", "warm", {}))
+        session.client(_service, region_name="us-east-1")
 """
 #: The preload plugin's guard, over the imports and :data:`WARM_CLIENTS`: the api-server runs
 #: no task and no trigger, and would only pay for them (about 1 CPU-s per stack).
