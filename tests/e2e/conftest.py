@@ -77,6 +77,7 @@ def stack(
         preload=PRELOAD,
         database=migrated_database,
         gc_threshold=GC_THRESHOLD,
+        fork=True,
     )
     _STACKS.append(airflow)
     try:

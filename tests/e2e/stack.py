@@ -26,12 +26,13 @@ import urllib.request
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
 AIRFLOW_PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 STARTUP_FOLDER = Path(__file__).with_name("startup")
+FORK_SERVER_LOG = "fork-server.log"
 _EXECUTOR_REPORT = re.compile(
     r"Received executor event with state \w+ for task instance TaskInstanceKey\("
     r"dag_id='([^']*)', task_id='([^']*)', run_id='([^']*)', try_number=(\d+), map_index=(-?\d+)\)"
@@ -78,6 +79,15 @@ def session_members(session: int) -> list[int]:
     return members
 
 
+def running(pid: int) -> bool:
+    """Whether a process is there and not a zombie (Linux ``/proc``)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
     """Call ``check`` until it returns something truthy; :class:`StackError` after ``timeout``.
 
@@ -94,24 +104,97 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval:
         time.sleep(interval)
 
 
-class Process:
-    """One child process in its own session, so stopping it also stops what it forked."""
+class ForkServer:
+    """``tests/e2e/startup/forkserver.py`` in a stack's environment: Airflow imported once,
+    each command a fork of it (some five CPU-seconds saved per command)."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.name = name
+    def __init__(self, env: dict[str, str], preload: Iterable[str], log_path: Path) -> None:
         self.log_path = log_path
         self._log = log_path.open("ab")
-        self._terminated = False
         self.popen = subprocess.Popen(
-            argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            [sys.executable, str(STARTUP_FOLDER / "forkserver.py"), *preload],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            start_new_session=True,
+            text=True,
         )
 
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
+    def fork(self, argv: list[str], log_path: Path) -> int:
+        """Start ``argv`` (an ``airflow`` command line) as a fork; return its pid."""
+        assert self.popen.stdin is not None and self.popen.stdout is not None
+        try:
+            self.popen.stdin.write(json.dumps({"argv": argv, "log": str(log_path)}) + "\n")
+            self.popen.stdin.flush()
+            reply = self.popen.stdout.readline()
+        except BrokenPipeError:
+            reply = ""
+        if not reply.strip().isdigit():
+            raise StackError(f"the fork server did not start {argv[1:2]}: see {self.log_path}")
+        return int(reply)
+
+    def stop(self) -> None:
+        """Close its input (it exits) and make sure it did; its children live on."""
+        with contextlib.suppress(OSError):
+            if self.popen.stdin is not None:
+                self.popen.stdin.close()
+        try:
+            self.popen.wait(10)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(10)
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
+        self._log.close()
+
+
+class Process:
+    """One child process in its own session, so stopping it also stops what it forked.
+
+    :param server: fork it from this :class:`ForkServer` rather than run ``argv``. Its exit
+        status is then unknown (the kernel reaps it for the server), so :meth:`stop` and
+        :meth:`kill` return ``None``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        server: ForkServer | None = None,
+    ) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._terminated = False
+        self._log: IO[bytes] | None = None
+        self.popen: subprocess.Popen[bytes] | None = None
+        if server is None:
+            self._log = log_path.open("ab")
+            self.popen = subprocess.Popen(
+                argv, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            self.pid = self.popen.pid
+        else:
+            self.pid = server.fork(argv, log_path)
 
     def alive(self) -> bool:
-        return self.popen.poll() is None
+        if self.popen is not None:
+            return self.popen.poll() is None
+        return running(self.pid)
+
+    def wait(self, timeout: float) -> int | None:
+        """Its exit status once it has exited (``None`` for a fork);
+        :class:`subprocess.TimeoutExpired` if it has not within ``timeout`` seconds."""
+        if self.popen is not None:
+            return self.popen.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while self.alive():
+            if time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(self.name, timeout)
+            time.sleep(0.1)
+        return None
 
     def terminate(self) -> None:
         """SIGTERM the process group (once), without waiting: :meth:`stop` waits."""
@@ -124,22 +207,25 @@ class Process:
         if self.alive():
             self.terminate()
             try:
-                self.popen.wait(grace)
+                self.wait(grace)
             except subprocess.TimeoutExpired:
                 self._signal(signal.SIGKILL)
-                self.popen.wait(10)
+                self.wait(10)
         # Children that outlived their parent (task runners, gunicorn workers) go too.
         self._kill_session()
-        self._log.close()
-        return self.popen.returncode
+        return self._closed()
 
     def kill(self) -> int | None:
         """SIGKILL it and everything it started at once: a crash, with no chance to clean up."""
         self._kill_session()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(10)
-        self._log.close()
-        return self.popen.returncode
+            self.wait(10)
+        return self._closed()
+
+    def _closed(self) -> int | None:
+        if self._log is not None:
+            self._log.close()
+        return self.popen.returncode if self.popen is not None else None
 
     def pause(self) -> None:
         """SIGSTOP the process group: it keeps its state and does nothing until :meth:`resume`."""
@@ -184,6 +270,9 @@ class AirflowStack:
         models once (:data:`WARM_CLIENTS`).
     :param database: a migrated SQLite metadata database to start from (copied), instead of
         running ``airflow db migrate``; only for the default SQLite database.
+    :param fork: start the Airflow processes as forks of one that has imported Airflow (a
+        :class:`ForkServer`), rather than as ``airflow`` commands of their own, which each
+        import it again: for the tests, where four stacks start at once on a busy machine.
     :param gc_threshold: ``gc.set_threshold`` arguments for every process of the stack
         (through ``tests/e2e/startup/sitecustomize.py``, which also skips the collection at a
         normal exit); ``None`` keeps CPython's.
@@ -203,8 +292,11 @@ class AirflowStack:
         preload: Iterable[str] = (),
         database: Path | None = None,
         gc_threshold: tuple[int, int, int] | None = None,
+        fork: bool = False,
     ) -> None:
         self.home = home
+        self.fork = fork
+        self.server: ForkServer | None = None
         self.dag_files = list(dag_files)
         self.simulator_url = simulator_url
         self.port = free_port()
@@ -308,11 +400,24 @@ class AirflowStack:
             self._run_once(["db", "migrate"], timeout)
         else:
             shutil.copy(self.database, self.db_file)
+        if self.fork:
+            self.server = ForkServer(
+                self.env, self._fork_preload(), self.home / "process-logs" / FORK_SERVER_LOG
+            )
         for name in AIRFLOW_PROCESSES:
             for n in range(1, self.replicas.get(name, 1) + 1):
                 self.start_process(name if n == 1 else f"{name}.{n}")
         wait_for(self._api_healthy, timeout, "the api-server to answer", interval=0.5)
         return self
+
+    def _fork_preload(self) -> list[str]:
+        """What the fork server imports: the commands' modules, and the preload plugin (which
+        Airflow puts on ``sys.path`` as it starts) so its clients are built once, not in each
+        process."""
+        commands = [
+            f"airflow.cli.commands.{name.replace('-', '_')}_command" for name in AIRFLOW_PROCESSES
+        ]
+        return [*commands, *(["preload"] if self.preload else [])]
 
     def _run_once(self, args: list[str], timeout: float) -> None:
         log = self.home / "process-logs" / f"{args[0]}-{args[1]}.log"
@@ -340,7 +445,7 @@ class AirflowStack:
         # A replica's log server would find its port taken by the first one's.
         if command in ("scheduler", "triggerer") and (not self.serve_logs or "." in name):
             argv.append("--skip-serve-logs")
-        self.processes[name] = Process(name, argv, self.env, log)
+        self.processes[name] = Process(name, argv, self.env, log, self.server)
         return self.processes[name]
 
     def stop_process(self, name: str, grace: float = 15.0) -> int | None:
@@ -364,13 +469,16 @@ class AirflowStack:
         if not graceful:
             for name in list(self.processes):
                 self.kill_process(name)
-            return
-        others = [name for name in self.processes if name != "api-server"]
-        for name in others:
-            self.processes[name].terminate()
-        for name in [*reversed(others), "api-server"]:
-            if name in self.processes:
-                self.stop_process(name)
+        else:
+            others = [name for name in self.processes if name != "api-server"]
+            for name in others:
+                self.processes[name].terminate()
+            for name in [*reversed(others), "api-server"]:
+                if name in self.processes:
+                    self.stop_process(name)
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
 
     def __enter__(self) -> AirflowStack:
         return self.start()
@@ -384,6 +492,11 @@ class AirflowStack:
         for process in [*self.retired, *self.processes.values()]:
             parts.append(
                 f"===== {process.name} (pid {process.pid}) =====\n{process.output()[-tail:]}"
+            )
+        server_log = self.home / "process-logs" / FORK_SERVER_LOG
+        if server_log.exists():
+            parts.append(
+                f"===== fork server =====\n{server_log.read_text(errors='replace')[-tail:]}"
             )
         return "\n".join(parts)
 

@@ -154,6 +154,7 @@ def test_triggerer_killed_on_production_topology(
         serve_logs=False,
         preload=PRELOAD,
         gc_threshold=GC_THRESHOLD,
+        fork=True,
         **topology.stack_options({"E2E_HA_TASKS": str(TASKS), **QUIET_DAG_PROCESSOR}),
     )
     _STACKS.append(stack)  # the e2e conftest attaches every process's output to a failure

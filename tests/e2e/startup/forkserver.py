@@ -1,0 +1,66 @@
+"""Start a test stack's Airflow commands as forks of one process that has imported Airflow.
+
+Each ``airflow`` command spends some five CPU-seconds importing Airflow and reading its
+configuration before it does anything, and a test stack starts four of them (the production
+topology six), on a machine the other tests keep busy. This server imports Airflow once, in
+the stack's environment, then forks one child per request. A child is what ``airflow
+<command>`` would be from there on: its own session, its output in its log file, Airflow's
+command line run to its end and the interpreter's exit. The server imports only what the
+stack's commands import anyway (their modules and the preload plugin), and opens no database
+connection before a fork, as LocalExecutor and the dag-processor fork from such a process too.
+
+Its arguments are modules to import before any fork, besides Airflow's command line. Then,
+one line each way: a JSON request ``{"argv": [...], "log": "path"}`` on stdin, the child's pid
+on stdout. The server exits when its stdin closes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import sys
+
+
+def serve() -> list[str] | None:
+    """Fork one child per request: in a child, return its ``argv``; ``None`` at end of input."""
+    # Children are reaped by the kernel: the server never waits for them.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            become_command(request["log"])
+            return [str(arg) for arg in request["argv"]]
+        print(pid, flush=True)
+    return None
+
+
+def become_command(log: str) -> None:
+    """A session of its own (as ``start_new_session``), its output to its log file."""
+    os.setsid()
+    out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.close(out)
+    os.close(null)
+
+
+def main() -> None:
+    from airflow.__main__ import main as airflow_main
+
+    for module in sys.argv[1:]:
+        importlib.import_module(module)
+    argv = serve()
+    if argv is None:
+        return
+    sys.argv = argv
+    sys.exit(airflow_main())
+
+
+if __name__ == "__main__":
+    main()
