@@ -37,8 +37,9 @@ class InvalidConfigError(ValueError):
 def create_training_job_model() -> OperationModel:
     """The botocore model of ``CreateTrainingJob``, from the loader the SageMaker clients
     share: a task run parses the large SageMaker model once, not once more to validate."""
-    model = ServiceModel(shared_loader().load_service_model("sagemaker", "service-2"))
-    return model.operation_model("CreateTrainingJob")
+    # The call botocore's client creator makes, so that both read one cache entry.
+    data = shared_loader().load_service_model("sagemaker", "service-2", api_version=None)
+    return ServiceModel(data, service_name="sagemaker").operation_model("CreateTrainingJob")
 
 
 def is_role_name(value: object) -> bool:

@@ -14,12 +14,12 @@ import json
 import os
 import re
 import secrets
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +30,11 @@ from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
 AIRFLOW_PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: What a fork server imports besides Airflow itself, which loads the stack's plugins as it is
+#: imported (plugins are not loaded lazily when there is a preload plugin).
+COMMAND_MODULES = [
+    f"airflow.cli.commands.{name.replace('-', '_')}_command" for name in AIRFLOW_PROCESSES
+]
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 STARTUP_FOLDER = Path(__file__).with_name("startup")
 FORK_SERVER_LOG = "fork-server.log"
@@ -45,8 +50,9 @@ class StackError(RuntimeError):
 
 #: Appended to the preload plugin: building one client of each service parses its model into
 #: the process's shared loader (no request is sent), which the forked task processes then
-#: inherit instead of parsing it on every run (about 0.3 CPU-s a run). Each task process
-#: loads the plugins again, and finds the loader its parent warmed: it builds nothing.
+#: inherit instead of parsing it on every run (about 0.3 CPU-s a run). Airflow loads the
+#: plugins again in every task process: one forked from a process that ran this has the
+#: shared loader already, and builds nothing. (Nothing else creates it as a process starts.)
 WARM_CLIENTS = """
 from sagemaker_async.connection import settings_from
 from sagemaker_async.credentials import boto3_session, shared_loader
@@ -56,9 +62,9 @@ if not shared_loader.cache_info().currsize:
         session = boto3_session(settings_from("warm", "warm", {}))
         session.client(_service, region_name="us-east-1")
 """
-#: The preload plugin's guard, over the imports and :data:`WARM_CLIENTS`: the api-server runs
-#: no task and no trigger, and would only pay for them (about 1 CPU-s per stack).
-PRELOAD_GUARD = 'import sys\n\nif sys.argv[1:2] != ["api-server"]:\n'
+#: How long the fork server may take to answer: its first answer waits for it to import
+#: Airflow, on a machine four stacks keep busy.
+FORK_TIMEOUT = 120.0
 
 
 def free_port() -> int:
@@ -79,13 +85,15 @@ def session_members(session: int) -> list[int]:
     return members
 
 
-def running(pid: int) -> bool:
-    """Whether a process is there and not a zombie (Linux ``/proc``)."""
+def process_start(pid: int) -> int | None:
+    """When a process started (clock ticks since boot), if it is there and not a zombie: with
+    the pid, it tells the process from a later one that got its pid (Linux ``/proc``)."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
+        return None
+    # Fields after "(comm)": state is the 3rd of stat, starttime the 22nd.
+    return None if fields[0] in ("Z", "X") else int(fields[19])
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
@@ -106,7 +114,8 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval:
 
 class ForkServer:
     """``tests/e2e/startup/forkserver.py`` in a stack's environment: Airflow imported once,
-    each command a fork of it (some five CPU-seconds saved per command)."""
+    each command a fork of it (some three CPU-seconds saved per command, the server's own
+    import paid back by the second)."""
 
     def __init__(self, env: dict[str, str], preload: Iterable[str], log_path: Path) -> None:
         self.log_path = log_path
@@ -118,20 +127,25 @@ class ForkServer:
             stdout=subprocess.PIPE,
             stderr=self._log,
             start_new_session=True,
-            text=True,
+            bufsize=0,  # unbuffered: select() sees every reply
         )
 
-    def fork(self, argv: list[str], log_path: Path) -> int:
+    def fork(self, argv: list[str], log_path: Path, timeout: float = FORK_TIMEOUT) -> int:
         """Start ``argv`` (an ``airflow`` command line) as a fork; return its pid."""
         assert self.popen.stdin is not None and self.popen.stdout is not None
+        request = json.dumps({"argv": argv, "log": str(log_path)}) + "\n"
+        reply = b""
         try:
-            self.popen.stdin.write(json.dumps({"argv": argv, "log": str(log_path)}) + "\n")
-            self.popen.stdin.flush()
-            reply = self.popen.stdout.readline()
+            self.popen.stdin.write(request.encode())
+            if select.select([self.popen.stdout], [], [], timeout)[0]:
+                reply = self.popen.stdout.readline()
         except BrokenPipeError:
-            reply = ""
+            pass
         if not reply.strip().isdigit():
-            raise StackError(f"the fork server did not start {argv[1:2]}: see {self.log_path}")
+            raise StackError(
+                f"the fork server did not start {argv[1:2]} (it answered {reply!r} within "
+                f"{timeout:.0f}s): see {self.log_path}"
+            )
         return int(reply)
 
     def stop(self) -> None:
@@ -152,9 +166,9 @@ class ForkServer:
 class Process:
     """One child process in its own session, so stopping it also stops what it forked.
 
-    :param server: fork it from this :class:`ForkServer` rather than run ``argv``. Its exit
-        status is then unknown (the kernel reaps it for the server), so :meth:`stop` and
-        :meth:`kill` return ``None``.
+    :param server: fork it from this :class:`ForkServer` rather than run ``argv``; it then has
+        the server's environment, not ``env``. Its exit status is unknown (the kernel reaps
+        it for the server), so :meth:`stop` and :meth:`kill` return ``None``.
     """
 
     def __init__(
@@ -178,11 +192,12 @@ class Process:
             self.pid = self.popen.pid
         else:
             self.pid = server.fork(argv, log_path)
+        self._started = process_start(self.pid)
 
     def alive(self) -> bool:
         if self.popen is not None:
             return self.popen.poll() is None
-        return running(self.pid)
+        return self._started is not None and process_start(self.pid) == self._started
 
     def wait(self, timeout: float) -> int | None:
         """Its exit status once it has exited (``None`` for a fork);
@@ -264,7 +279,7 @@ class AirflowStack:
     :param serve_logs: whether the scheduler and the triggerer serve their logs over HTTP, for
         the UI of a running or deferred task. Airflow binds that server to every interface, so
         tests turn it off: the api-server reads the same files from disk.
-    :param preload: modules every Airflow process but the api-server imports as it starts (an
+    :param preload: modules every Airflow process imports as it starts (an
         Airflow plugin), so that the task processes LocalExecutor forks find them loaded rather
         than import them on every run; the plugin also parses the SageMaker and Logs service
         models once (:data:`WARM_CLIENTS`).
@@ -394,30 +409,20 @@ class AirflowStack:
             plugins = self.home / "plugins"  # Airflow's default [core] plugins_folder
             plugins.mkdir()
             imports = "".join(f"import {module}  # noqa: F401\n" for module in self.preload)
-            body = textwrap.indent(imports + WARM_CLIENTS, "    ")
-            (plugins / "preload.py").write_text(PRELOAD_GUARD + body)
+            (plugins / "preload.py").write_text(imports + WARM_CLIENTS)
         if self.database is None:
             self._run_once(["db", "migrate"], timeout)
         else:
             shutil.copy(self.database, self.db_file)
         if self.fork:
             self.server = ForkServer(
-                self.env, self._fork_preload(), self.home / "process-logs" / FORK_SERVER_LOG
+                self.env, COMMAND_MODULES, self.home / "process-logs" / FORK_SERVER_LOG
             )
         for name in AIRFLOW_PROCESSES:
             for n in range(1, self.replicas.get(name, 1) + 1):
                 self.start_process(name if n == 1 else f"{name}.{n}")
         wait_for(self._api_healthy, timeout, "the api-server to answer", interval=0.5)
         return self
-
-    def _fork_preload(self) -> list[str]:
-        """What the fork server imports: the commands' modules, and the preload plugin (which
-        Airflow puts on ``sys.path`` as it starts) so its clients are built once, not in each
-        process."""
-        commands = [
-            f"airflow.cli.commands.{name.replace('-', '_')}_command" for name in AIRFLOW_PROCESSES
-        ]
-        return [*commands, *(["preload"] if self.preload else [])]
 
     def _run_once(self, args: list[str], timeout: float) -> None:
         log = self.home / "process-logs" / f"{args[0]}-{args[1]}.log"

@@ -6,8 +6,9 @@ topology six), on a machine the other tests keep busy. This server imports Airfl
 the stack's environment, then forks one child per request. A child is what ``airflow
 <command>`` would be from there on: its own session, its output in its log file, Airflow's
 command line run to its end and the interpreter's exit. The server imports only what the
-stack's commands import anyway (their modules and the preload plugin), and opens no database
-connection before a fork, as LocalExecutor and the dag-processor fork from such a process too.
+stack's commands import anyway (Airflow, with the stack's plugins, and the commands' modules),
+and opens no database connection before a fork, as LocalExecutor and the dag-processor fork
+from such a process too.
 
 Its arguments are modules to import before any fork, besides Airflow's command line. Then,
 one line each way: a JSON request ``{"argv": [...], "log": "path"}`` on stdin, the child's pid
@@ -16,14 +17,16 @@ on stdout. The server exits when its stdin closes.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
 import signal
 import sys
+from typing import TextIO
 
 
-def serve() -> list[str] | None:
+def serve(replies: TextIO) -> list[str] | None:
     """Fork one child per request: in a child, return its ``argv``; ``None`` at end of input."""
     # Children are reaped by the kernel: the server never waits for them.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
@@ -32,9 +35,10 @@ def serve() -> list[str] | None:
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            replies.close()
             become_command(request["log"])
             return [str(arg) for arg in request["argv"]]
-        print(pid, flush=True)
+        print(pid, file=replies, flush=True)
     return None
 
 
@@ -51,11 +55,17 @@ def become_command(log: str) -> None:
 
 
 def main() -> None:
+    # Airflow logs and warns to stdout: the replies get a descriptor of their own, and what
+    # the server itself prints goes to its log (stderr).
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
     from airflow.__main__ import main as airflow_main
 
     for module in sys.argv[1:]:
         importlib.import_module(module)
-    argv = serve()
+    # What the children inherit lives as long as they do: their collections need not scan it.
+    gc.freeze()
+    argv = serve(replies)
     if argv is None:
         return
     sys.argv = argv
