@@ -6,7 +6,6 @@ import sys
 from typing import Any
 
 import pytest
-from airflow.providers.openlineage.extractors import OperatorLineage
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 
 from sagemaker_async.lineage import s3_dataset, training_lineage
@@ -65,6 +64,9 @@ def test_uris_not_on_s3_name_no_dataset(uri: object) -> None:
 
 
 def test_every_s3_channel_is_an_input_and_the_artifact_the_output() -> None:
+    # Imported here: the provider takes a second to import, in every process that collects.
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
     training = {"TrainingJobStatus": "Completed", "ModelArtifacts": {"S3ModelArtifacts": ARTIFACT}}
     lineage = training_lineage(config(), training, produced=True)
     assert isinstance(lineage, OperatorLineage)
