@@ -98,11 +98,10 @@ def test_retries_reattach_instead_of_starting_a_second_job(
     waiting = dict(retries)
 
     def hurry_the_deferred_retries() -> bool:
-        tis = stack.task_instances("e2e_retry", run_id)
+        tries = stack.task_tries("e2e_retry", run_id)
         settled = stack.settled_runs("e2e_retry", run_id)
         for task_id in list(waiting):
-            deferred = (tis[task_id]["try_number"], tis[task_id]["state"]) == (2, "deferred")
-            if deferred and (task_id, 2, -1) in settled:
+            if tries[task_id] == (2, "deferred") and (task_id, 2, -1) in settled:
                 assert len(e2e_simulator.hurry(waiting.pop(task_id), within=2.0)) == 1
         return not waiting
 
