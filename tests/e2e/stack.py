@@ -100,7 +100,7 @@ def process_start(pid: int) -> int | None:
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
     """Call ``check`` until it returns something truthy; :class:`StackError` after ``timeout``.
 
-    A check is often a REST call, which costs the api-server some 10 to 50 ms of CPU: once a
+    A check may be a REST call, which takes the api-server tens of milliseconds of CPU: once a
     second is soon enough for waits of tens of seconds, on a machine the stacks keep busy.
     """
     deadline = time.monotonic() + timeout
@@ -135,17 +135,22 @@ class ForkServer:
         """Start ``argv`` (an ``airflow`` command line) as a fork; return its pid."""
         assert self.popen.stdin is not None and self.popen.stdout is not None
         request = json.dumps({"argv": argv, "log": str(log_path)}) + "\n"
-        reply = b""
         try:
             self.popen.stdin.write(request.encode())
-            if select.select([self.popen.stdout], [], [], timeout)[0]:
-                reply = self.popen.stdout.readline()
+            answered = select.select([self.popen.stdout], [], [], timeout)[0]
+            reply = self.popen.stdout.readline() if answered else None
         except BrokenPipeError:
-            pass
-        if not reply.strip().isdigit():
+            reply = b""
+        if reply is None or not reply.strip().isdigit():
+            # It must not fork the request later, for nobody to stop.
+            self.popen.kill()
+            self.popen.wait(10)
+            if reply is None:
+                problem = f"did not answer within {timeout:.0f}s"
+            else:
+                problem = f"answered {reply!r}" if reply else "exited"
             raise StackError(
-                f"the fork server did not start {argv[1:2]} (it answered {reply!r} within "
-                f"{timeout:.0f}s): see {self.log_path}"
+                f"the fork server could not start {argv[1:2]}: it {problem}; see {self.log_path}"
             )
         return int(reply)
 
@@ -622,7 +627,8 @@ class AirflowStack:
 
         Tests poll these every second while they wait. On SQLite they are read from the
         metadata database, as the api-server would read them: it took 80 to 200 ms to answer
-        each such REST call, and these polls were most of what it answered in the suite.
+        each such REST call (its access log), and these polls were most of what it answered in
+        the suite. On another database they come from the REST list (its first page, 50).
         """
         if not self.on_sqlite:
             tis = self.task_instances(dag_id, run_id).items()
@@ -631,7 +637,10 @@ class AirflowStack:
             "SELECT task_id, try_number, state FROM task_instance WHERE dag_id = ? AND run_id = ?"
             " ORDER BY map_index"
         )
-        return {task: (tries, state) for task, tries, state in self._read(sql, dag_id, run_id)}
+        rows = self._read(sql, dag_id, run_id)
+        if not rows:
+            self.dag_run_state(dag_id, run_id)  # no such run: StackError, as REST's 404
+        return {task: (tries, state) for task, tries, state in rows}
 
     @property
     def on_sqlite(self) -> bool:
@@ -640,6 +649,8 @@ class AirflowStack:
     def _read(self, sql: str, *args: str) -> list[tuple[Any, ...]]:
         """One read of the stack's SQLite database, which Airflow keeps in WAL mode: a reader
         neither waits for its writers nor holds them up."""
+        if not self.db_file.exists():  # sqlite3 would create an empty one
+            raise StackError(f"no metadata database at {self.db_file}: the stack is not started")
         with contextlib.closing(sqlite3.connect(self.db_file, timeout=30)) as conn:
             return conn.execute(sql, args).fetchall()
 

@@ -64,7 +64,8 @@ def test_uris_not_on_s3_name_no_dataset(uri: object) -> None:
 
 
 def test_every_s3_channel_is_an_input_and_the_artifact_the_output() -> None:
-    # Imported here: the provider takes a second to import, in every process that collects.
+    # Imported here: the provider takes most of a CPU-second to import, in every process
+    # that collects the suite.
     from airflow.providers.openlineage.extractors import OperatorLineage
 
     training = {"TrainingJobStatus": "Completed", "ModelArtifacts": {"S3ModelArtifacts": ARTIFACT}}
