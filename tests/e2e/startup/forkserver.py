@@ -1,6 +1,6 @@
 """Start a test stack's Airflow commands as forks of one process that has imported Airflow.
 
-Each ``airflow`` command spends some five CPU-seconds importing Airflow and reading its
+Each ``airflow`` command spends some four CPU-seconds importing Airflow and reading its
 configuration before it does anything, and a test stack starts four of them (the production
 topology six), on a machine the other tests keep busy. This server imports Airflow once, in
 the stack's environment, then forks one child per request. A child is what ``airflow
