@@ -74,14 +74,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stat_fields(stat: Path) -> list[str]:
+    """The fields of a ``/proc/<pid>/stat`` after ``(comm)``, which may hold spaces and
+    parentheses: the first is the state (field 3 of the file), then ppid, pgrp, session..."""
+    return stat.read_text().rsplit(")", 1)[1].split()
+
+
 def session_members(session: int) -> list[int]:
     """Pids of the live processes of a session (Linux ``/proc``): a :class:`Process` is the
     leader of its own, and whatever it starts stays in it unless it calls ``setsid``."""
     members = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
-            # "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
-            if int(stat.read_text().rsplit(")", 1)[1].split()[3]) == session:
+            if int(stat_fields(stat)[3]) == session:
                 members.append(int(stat.parent.name))
     return members
 
@@ -90,11 +95,10 @@ def process_start(pid: int) -> int | None:
     """When a process started (clock ticks since boot), if it is there and not a zombie: with
     the pid, it tells the process from a later one that got its pid (Linux ``/proc``)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = stat_fields(Path(f"/proc/{pid}/stat"))
     except (OSError, IndexError):
         return None
-    # Fields after "(comm)": state is the 3rd of stat, starttime the 22nd.
-    return None if fields[0] in ("Z", "X") else int(fields[19])
+    return None if fields[0] in ("Z", "X") else int(fields[19])  # starttime: field 22
 
 
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
@@ -145,10 +149,9 @@ class ForkServer:
             # It must not fork the request later, for nobody to stop.
             self.popen.kill()
             self.popen.wait(10)
-            if reply is None:
-                problem = f"did not answer within {timeout:.0f}s"
-            else:
-                problem = f"answered {reply!r}" if reply else "exited"
+            problem = {None: f"did not answer within {timeout:.0f}s", b"": "exited"}.get(
+                reply, f"answered {reply!r}"
+            )
             raise StackError(
                 f"the fork server could not start {argv[1:2]}: it {problem}; see {self.log_path}"
             )
@@ -285,10 +288,10 @@ class AirflowStack:
     :param serve_logs: whether the scheduler and the triggerer serve their logs over HTTP, for
         the UI of a running or deferred task. Airflow binds that server to every interface, so
         tests turn it off: the api-server reads the same files from disk.
-    :param preload: modules every Airflow process imports as it starts (an
-        Airflow plugin), so that the task processes LocalExecutor forks find them loaded rather
-        than import them on every run; the plugin also parses the SageMaker and Logs service
-        models once (:data:`WARM_CLIENTS`).
+    :param preload: modules every Airflow process imports as it starts (an Airflow plugin), so
+        that the task processes LocalExecutor forks find them loaded rather than import them on
+        every run; the plugin also parses the SageMaker and Logs service models once
+        (:data:`WARM_CLIENTS`).
     :param database: a migrated SQLite metadata database to start from (copied), instead of
         running ``airflow db migrate``; only for the default SQLite database.
     :param fork: start the Airflow processes as forks of one that has imported Airflow (a
