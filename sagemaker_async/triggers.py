@@ -33,6 +33,18 @@ if TYPE_CHECKING:
 #: Bound for the stop request in ``on_kill``, well under ``[triggerer] on_kill_timeout`` (30 s).
 STOP_TIMEOUT = 10.0
 
+#: Seconds a trigger holds its event after it starts. Airflow 3.3's scheduler fails a resumed
+#: task when its trigger fired before the scheduler handled the worker's exit on deferral
+#: (apache/airflow#67287, #72716): a task whose job ended within seconds would fail, or retry,
+#: with the job done. On a busy 2-core machine that handling came up to 8.3 s after the
+#: deferral; real training jobs run for minutes, so the hold costs them nothing.
+RESUME_HOLD = 10.0
+
+
+async def hold_event(started: float) -> None:
+    """Wait until ``RESUME_HOLD`` seconds after ``started`` (``time.monotonic()``)."""
+    await asyncio.sleep(max(started + RESUME_HOLD - time.monotonic(), 0.0))
+
 
 class SageMakerTrainingTrigger(BaseTrigger):
     """Poll ``DescribeTrainingJob`` until the job ends or the deadline passes; with many
@@ -110,6 +122,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        started = time.monotonic()
         watch = JobWatch(self.job_name, self.deadline)
         schedule = PollSchedule(self.check_interval)
         # Triggers deferred together would otherwise poll in lock step: a thousand of them
@@ -145,6 +158,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
             self.log.exception("Waiting for training job %s failed", self.job_name)
             event = watch.error_event(errors.describe_failure(exc))
         self.log.info("%s", event["message"])
+        await hold_event(started)
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
     async def _settings(self, service: str = "sagemaker") -> AwsSettings:
@@ -373,7 +387,9 @@ class SageMakerQuotaWaitTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        started = time.monotonic()
         await asyncio.sleep(max(self.until - time.time(), 0.0))
+        await hold_event(started)
         message = f"Trying to create training job {self.job_name} again"
         yield TriggerEvent(make_event(RETRY, self.job_name, message))  # type: ignore[no-untyped-call]
 

@@ -109,6 +109,30 @@ async def test_terminal_status_becomes_its_event(
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("final", ["Completed", "Failed"])
+async def test_an_event_waits_out_the_resume_hold(
+    use_client, monkeypatch: pytest.MonkeyPatch, final: str
+) -> None:
+    # A job that had already ended: without the hold the event would come at once.
+    monkeypatch.setattr(triggers, "RESUME_HOLD", 0.5)
+    client = use_client(ScriptedAsyncClient([{"TrainingJobStatus": final}]))
+    started = time.monotonic()
+    event = await first_event(make_trigger())
+    assert time.monotonic() - started >= 0.5
+    assert event["status"] == {"Completed": "success", "Failed": "failed"}[final]
+    assert client.describes == 1
+
+
+@pytest.mark.asyncio
+async def test_a_quota_wait_waits_out_the_resume_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(triggers, "RESUME_HOLD", 0.5)
+    started = time.monotonic()
+    events = [e.payload async for e in triggers.SageMakerQuotaWaitTrigger("job", 0.0).run()]
+    assert time.monotonic() - started >= 0.5
+    assert [e["status"] for e in events] == ["retry"]
+
+
+@pytest.mark.asyncio
 async def test_deadline_gives_timeout_event_naming_last_status(use_client) -> None:
     use_client(
         ScriptedAsyncClient([{"TrainingJobStatus": "InProgress", "SecondaryStatus": "Training"}])
