@@ -87,6 +87,17 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "2",
                         "default": "5",
                     },
+                    "resume_hold": {
+                        "description": (
+                            "Seconds after it starts before a trigger sends its event. "
+                            "Airflow 3.3's scheduler fails a resumed task whose trigger fired "
+                            "before it handled the worker's exit on deferral; 0 turns it off."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "20",
+                        "default": "10",
+                    },
                 },
             }
         },

@@ -36,10 +36,8 @@ DEFAULT_CAPACITY_RETRIES = 3
 DEFAULT_CAPACITY_REASONS = ("CapacityError", "InternalServerError", "MaxWaitTimeExceeded")
 #: The wait between tries grows from ``check_interval`` up to this many times it.
 BACKOFF_CAP_FACTOR = 10
-#: The shortest wait between tries (seconds). A trigger that fires within seconds of its
-#: deferral can overtake the scheduler's handling of the worker's exit, and Airflow (3.3)
-#: then fails the task it has just queued again ("finished with state success, but the task
-#: instance's state attribute is queued").
+#: The shortest wait between tries (seconds): as long as the trigger's resume hold
+#: (:data:`sagemaker_async.triggers.RESUME_HOLD`), which a shorter wait would only run into.
 MIN_QUOTA_WAIT = 10.0
 QUOTA_ERROR = "ResourceLimitExceeded"
 

@@ -33,17 +33,27 @@ if TYPE_CHECKING:
 #: Bound for the stop request in ``on_kill``, well under ``[triggerer] on_kill_timeout`` (30 s).
 STOP_TIMEOUT = 10.0
 
-#: Seconds a trigger holds its event after it starts. Airflow 3.3's scheduler fails a resumed
-#: task when its trigger fired before the scheduler handled the worker's exit on deferral
+#: Seconds a trigger run by a triggerer holds its event after it starts, unless
+#: ``[sagemaker_async] resume_hold`` sets another. Airflow 3.3's scheduler fails a resumed task
+#: when its trigger fired before the scheduler handled the worker's exit on deferral
 #: (apache/airflow#67287, #72716): a task whose job ended within seconds would fail, or retry,
 #: with the job done. On a busy 2-core machine that handling came up to 8.3 s after the
 #: deferral; real training jobs run for minutes, so the hold costs them nothing.
 RESUME_HOLD = 10.0
 
 
-async def hold_event(started: float) -> None:
-    """Wait until ``RESUME_HOLD`` seconds after ``started`` (``time.monotonic()``)."""
-    await asyncio.sleep(max(started + RESUME_HOLD - time.monotonic(), 0.0))
+async def hold_event(trigger: BaseTrigger, started: float) -> None:
+    """Wait until the resume hold has passed since ``started`` (``time.monotonic()``).
+
+    Only a triggerer's trigger (one with a ``trigger_id``) holds: ``dag.test()`` runs triggers
+    in line, with no scheduler to race.
+    """
+    if trigger.trigger_id is None:
+        return
+    from airflow.sdk import conf
+
+    hold = conf.getfloat("sagemaker_async", "resume_hold", fallback=RESUME_HOLD)
+    await asyncio.sleep(max(started + hold - time.monotonic(), 0.0))
 
 
 class SageMakerTrainingTrigger(BaseTrigger):
@@ -158,7 +168,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
             self.log.exception("Waiting for training job %s failed", self.job_name)
             event = watch.error_event(errors.describe_failure(exc))
         self.log.info("%s", event["message"])
-        await hold_event(started)
+        await hold_event(self, started)
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
     async def _settings(self, service: str = "sagemaker") -> AwsSettings:
@@ -389,7 +399,7 @@ class SageMakerQuotaWaitTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         started = time.monotonic()
         await asyncio.sleep(max(self.until - time.time(), 0.0))
-        await hold_event(started)
+        await hold_event(self, started)
         message = f"Trying to create training job {self.job_name} again"
         yield TriggerEvent(make_event(RETRY, self.job_name, message))  # type: ignore[no-untyped-call]
 

@@ -133,16 +133,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return MarkGroupScheduling(config, log)
 
 
-@pytest.fixture(autouse=True)
-def no_resume_hold(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Triggers run in the test process (unit tests, ``dag.test()``) have no scheduler to race,
-    so they fire at once. The test stacks' triggerers, processes of their own, keep the hold;
-    ``tests/unit/test_triggers.py`` checks it with a shorter one."""
-    from sagemaker_async import triggers
-
-    monkeypatch.setattr(triggers, "RESUME_HOLD", 0.0)
-
-
 #: Niceness of an xdist worker, and so of the processes it starts, once it runs anything but
 #: the tests on the shared e2e stacks. Those three groups are the suite's longest chains of
 #: waits, so their Airflow processes (at the suite's own niceness) get the CPU first. The
