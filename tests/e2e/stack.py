@@ -101,6 +101,13 @@ def process_start(pid: int) -> int | None:
     return None if fields[0] in ("Z", "X") else int(fields[19])  # starttime: field 22
 
 
+#: The scheduler's line for a try it fails as killed from outside ("state mismatch").
+_KILLED_EXTERNALLY = re.compile(
+    r"reported that the task instance <TaskInstance: (\S+) [^>]*> finished with state \w+, "
+    r"but the task instance's state attribute is"
+)
+
+
 def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 1.0) -> T:
     """Call ``check`` until it returns something truthy; :class:`StackError` after ``timeout``.
 
@@ -702,6 +709,15 @@ class AirflowStack:
     def task_log_files(self, dag_id: str, run_id: str, task_id: str) -> list[Path]:
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         return sorted(folder.glob("*")) if folder.exists() else []
+
+    def killed_externally(self) -> list[str]:
+        """The tasks (``dag_id.task_id``) whose schedulers logged that the executor reported
+        a task as finished while the database said it was still queued or running: Airflow's
+        verdict that something outside killed it, which fails the try."""
+        found = []
+        for log in sorted((self.home / "process-logs").glob("scheduler*.log")):
+            found += _KILLED_EXTERNALLY.findall(log.read_text(errors="replace"))
+        return found
 
     def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
         return "\n".join(
