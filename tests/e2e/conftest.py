@@ -89,7 +89,7 @@ def stack(
         # the worker's exit on deferral; the triggers' resume hold keeps that from happening.
         # Only the task whose worker a test kills on purpose may be failed that way.
         raced = set(airflow.killed_externally()) - KILLED_ON_PURPOSE
-        assert not raced, f"tasks failed as killed from outside, though nothing killed them: {raced}"
+        assert not raced, f"tasks failed as killed from outside, which no test killed: {raced}"
     finally:
         airflow.stop(graceful=False)
         _STACKS.remove(airflow)
