@@ -39,12 +39,11 @@ STACK_GROUPS = {
     "test_capacity.py": "e2e-stack-2",
     "test_triggerer.py::test_trigger_polls_in_the_triggerer_process": "e2e-stack-2",
     "test_triggerer.py::test_failed_job_reason_is_in_the_task_log": "e2e-stack-2",
-    "test_triggerer.py::test_credentials_never_reach_logs_xcom_or_the_database": "e2e-stack-2",
 }
 LAST_STACK_GROUP = "e2e-stack-3"
-#: Distinctive credentials for ``aws_default``, so a test can look for them anywhere.
 #: Tasks whose worker process a test kills (``tests/e2e/dags/e2e_retry.py``).
 KILLED_ON_PURPOSE = {"e2e_retry.dies_after_submit"}
+#: Distinctive credentials for ``aws_default``, so a test can look for them anywhere.
 SECRETS = ("AKIAE2EPROBEKEY7Q4Z", "e2e-secret-access-key-Xq81vPz", "e2e-session-token-Mw53Lr0")
 
 
