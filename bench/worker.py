@@ -241,7 +241,9 @@ EventSink = Callable[[dict[str, Any]], None]
 async def consume(
     trigger: Any, job_name: str | None = None, on_event: EventSink | None = None
 ) -> Outcome:
-    """Run one trigger as the triggerer does; returns (status, event time, message).
+    """Run one trigger as the triggerer does, but with no ``trigger_id``, so without the resume
+    hold (for jobs that end within seconds of the trigger's start, which real ones never do);
+    returns (status, event time, message).
 
     ``job_name`` marks what the trigger logs as that job's task log (see ``linecapture``);
     set here, in the task's own context, it reaches the tasks the trigger starts too (its

@@ -89,7 +89,8 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "resume_hold": {
                         "description": (
-                            "Seconds after it starts before a trigger sends its event. "
+                            "Seconds after it starts before a trigger run by a triggerer "
+                            "sends its event. "
                             "Airflow 3.3's scheduler fails a resumed task whose trigger fired "
                             "before it handled the worker's exit on deferral; 0 turns it off."
                         ),

@@ -36,7 +36,7 @@ DEFAULT_CAPACITY_RETRIES = 3
 DEFAULT_CAPACITY_REASONS = ("CapacityError", "InternalServerError", "MaxWaitTimeExceeded")
 #: The wait between tries grows from ``check_interval`` up to this many times it.
 BACKOFF_CAP_FACTOR = 10
-#: The shortest wait between tries (seconds): as long as the trigger's resume hold
+#: The shortest wait between tries (seconds): as long as the trigger's default resume hold
 #: (:data:`sagemaker_async.triggers.RESUME_HOLD`), which a shorter wait would only run into.
 MIN_QUOTA_WAIT = 10.0
 QUOTA_ERROR = "ResourceLimitExceeded"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk.exceptions import AirflowConfigException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -42,18 +44,34 @@ STOP_TIMEOUT = 10.0
 RESUME_HOLD = 10.0
 
 
-async def hold_event(trigger: BaseTrigger, started: float) -> None:
-    """Wait until the resume hold has passed since ``started`` (``time.monotonic()``).
+def _release_at(trigger: BaseTrigger) -> float:
+    """When (``time.monotonic()``) a trigger starting now may send its event: after the resume
+    hold for a triggerer's trigger (one with a ``trigger_id``); at once for one that
+    ``dag.test()`` runs in line, which no scheduler races.
 
-    Only a triggerer's trigger (one with a ``trigger_id``) holds: ``dag.test()`` runs triggers
-    in line, with no scheduler to race.
+    Read as the trigger starts, so that a bad setting costs a warning, never a trigger that
+    crashes as its job ends.
     """
+    now = time.monotonic()
     if trigger.trigger_id is None:
-        return
+        return now
     from airflow.sdk import conf
 
-    hold = conf.getfloat("sagemaker_async", "resume_hold", fallback=RESUME_HOLD)
-    await asyncio.sleep(max(started + hold - time.monotonic(), 0.0))
+    try:
+        hold = conf.getfloat("sagemaker_async", "resume_hold", fallback=RESUME_HOLD)
+    except AirflowConfigException:
+        hold = math.nan
+    if not math.isfinite(hold) or hold < 0:
+        trigger.log.warning(
+            "[sagemaker_async] resume_hold must be a number of seconds, 0 or more; using %s",
+            RESUME_HOLD,
+        )
+        hold = RESUME_HOLD
+    return now + hold
+
+
+async def _hold_until(release: float) -> None:
+    await asyncio.sleep(max(release - time.monotonic(), 0.0))
 
 
 class SageMakerTrainingTrigger(BaseTrigger):
@@ -132,7 +150,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        started = time.monotonic()
+        release = _release_at(self)
         watch = JobWatch(self.job_name, self.deadline)
         schedule = PollSchedule(self.check_interval)
         # Triggers deferred together would otherwise poll in lock step: a thousand of them
@@ -168,7 +186,7 @@ class SageMakerTrainingTrigger(BaseTrigger):
             self.log.exception("Waiting for training job %s failed", self.job_name)
             event = watch.error_event(errors.describe_failure(exc))
         self.log.info("%s", event["message"])
-        await hold_event(self, started)
+        await _hold_until(release)
         yield TriggerEvent(event)  # type: ignore[no-untyped-call]
 
     async def _settings(self, service: str = "sagemaker") -> AwsSettings:
@@ -397,9 +415,9 @@ class SageMakerQuotaWaitTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        started = time.monotonic()
+        release = _release_at(self)
         await asyncio.sleep(max(self.until - time.time(), 0.0))
-        await hold_event(self, started)
+        await _hold_until(release)
         message = f"Trying to create training job {self.job_name} again"
         yield TriggerEvent(make_event(RETRY, self.job_name, message))  # type: ignore[no-untyped-call]
 

@@ -85,10 +85,11 @@ def stack(
         airflow.start()
         yield airflow
         # Airflow 3.3 fails a resumed task whose trigger fired before the scheduler handled
-        # the worker's exit on deferral; the triggers' resume hold keeps that from happening.
-        # Only the task whose worker a test kills on purpose may be failed that way.
-        raced = set(airflow.killed_externally()) - KILLED_ON_PURPOSE
-        assert not raced, f"tasks failed as killed from outside, which no test killed: {raced}"
+        # the worker's exit on deferral; the triggers' resume hold leaves it a margin (10 s
+        # against the 8.3 s measured). Only a task whose worker a test kills may fail so.
+        killed = airflow.killed_externally()
+        raced = [line for task, line in killed.items() if task not in KILLED_ON_PURPOSE]
+        assert not raced, "tasks failed as killed from outside, by no test:\n" + "\n".join(raced)
     finally:
         airflow.stop(graceful=False)
         _STACKS.remove(airflow)

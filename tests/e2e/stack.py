@@ -710,13 +710,17 @@ class AirflowStack:
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
         return sorted(folder.glob("*")) if folder.exists() else []
 
-    def killed_externally(self) -> list[str]:
-        """The tasks (``dag_id.task_id``) whose schedulers logged that the executor reported
-        a task as finished while the database said it was still queued or running: Airflow's
-        verdict that something outside killed it, which fails the try."""
-        found = []
+    def killed_externally(self) -> dict[str, str]:
+        """The tasks (``dag_id.task_id``, with the log line) whose schedulers logged that the
+        executor reported a try as finished while the database said it was still scheduled,
+        queued, running or restarting: Airflow's verdict that something outside killed it,
+        which fails the try."""
+        found = {}
         for log in sorted((self.home / "process-logs").glob("scheduler*.log")):
-            found += _KILLED_EXTERNALLY.findall(log.read_text(errors="replace"))
+            for line in log.read_text(errors="replace").splitlines():
+                match = _KILLED_EXTERNALLY.search(line)
+                if match:
+                    found[match.group(1)] = line
         return found
 
     def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:

@@ -138,6 +138,29 @@ async def test_a_quota_wait_holds_its_event(monkeypatch: pytest.MonkeyPatch) -> 
     assert [e["status"] for e in events] == ["retry"]
 
 
+@pytest.mark.parametrize(
+    ("setting", "hold"),
+    [("0.5", 0.5), ("0", 0.0), ("10s", 10.0), ("nan", 10.0), ("inf", 10.0), ("-1", 10.0)],
+)
+def test_a_bad_resume_hold_falls_back_to_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    setting: str,
+    hold: float,
+) -> None:
+    # Read as the trigger starts: a bad value must never crash a trigger whose job has ended.
+    monkeypatch.setenv("AIRFLOW__SAGEMAKER_ASYNC__RESUME_HOLD", setting)
+    trigger = make_trigger()
+    trigger.trigger_id = 7
+    before = time.monotonic()
+    release = triggers._release_at(trigger)
+    assert before + hold <= release <= time.monotonic() + hold
+    out, err = capfd.readouterr()
+    logged = out + err + caplog.text
+    assert ("resume_hold must be" in logged) == (hold == triggers.RESUME_HOLD)
+
+
 @pytest.mark.asyncio
 async def test_a_trigger_run_in_line_does_not_hold(use_client) -> None:
     # dag.test() runs a trigger without a trigger row, and no scheduler races it; the
