@@ -103,8 +103,8 @@ def process_start(pid: int) -> int | None:
 
 #: The scheduler's line for a try it fails as killed from outside ("state mismatch").
 _KILLED_EXTERNALLY = re.compile(
-    r"reported that the task instance <TaskInstance: (\S+) [^>]*> finished with state \w+, "
-    r"but the task instance's state attribute is"
+    r"[^\n]*reported that the task instance <TaskInstance: (\S+) [^>]*> finished with state "
+    r"\w+, but the task instance's state attribute is[^\n]*"
 )
 
 
@@ -675,14 +675,16 @@ class AirflowStack:
         the job then takes to end cover the scheduler's handling of it.
         """
         settled = set()
-        for process in [*self.retired, *self.processes.values()]:
-            if process.name.split(".")[0] != "scheduler":
-                continue
-            for match in _EXECUTOR_REPORT.finditer(process.output()):
-                dag, task, run, try_number, map_index = match.groups()
-                if (dag, run) == (dag_id, run_id):
-                    settled.add((task, int(try_number), int(map_index)))
+        for match in _EXECUTOR_REPORT.finditer(self._scheduler_output()):
+            dag, task, run, try_number, map_index = match.groups()
+            if (dag, run) == (dag_id, run_id):
+                settled.add((task, int(try_number), int(map_index)))
         return settled
+
+    def _scheduler_output(self) -> str:
+        """What every scheduler of the stack has written, the stopped ones' included."""
+        schedulers = [*self.retired, *self.processes.values()]
+        return "\n".join(p.output() for p in schedulers if p.name.split(".")[0] == "scheduler")
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> str:
         """Wait until the run is finished; return its state."""
@@ -715,13 +717,9 @@ class AirflowStack:
         executor reported a try as finished while the database said it was still scheduled,
         queued, running or restarting: Airflow's verdict that something outside killed it,
         which fails the try."""
-        found = {}
-        for log in sorted((self.home / "process-logs").glob("scheduler*.log")):
-            for line in log.read_text(errors="replace").splitlines():
-                match = _KILLED_EXTERNALLY.search(line)
-                if match:
-                    found[match.group(1)] = line
-        return found
+        return {
+            m.group(1): m.group(0) for m in _KILLED_EXTERNALLY.finditer(self._scheduler_output())
+        }
 
     def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
         return "\n".join(
