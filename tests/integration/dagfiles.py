@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import DAGS_FOLDER
+from tests.execution_api import serve_newest_version_only
 
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 
@@ -42,7 +43,10 @@ def copy_example_dags() -> list[Path]:
 
 
 def load_dag(path: Path, dag_id: str) -> Any:
+    """The DAG, for ``dag.test()``: whose execution API serves the task SDK's version only."""
     from airflow.dag_processing.dagbag import DagBag
+
+    serve_newest_version_only()
 
     bag = DagBag(dag_folder=str(path))
     assert not bag.import_errors, bag.import_errors

@@ -29,6 +29,9 @@ from pathlib import Path
 
 from airflow.dag_processing.dagbag import DagBag
 
+from tests.execution_api import serve_newest_version_only
+
+serve_newest_version_only()
 dag = DagBag(dag_folder=sys.argv[1]).get_dag(sys.argv[2])
 Path(sys.argv[3]).write_text(str(dag.test(logical_date=datetime.now(timezone.utc)).state))
 """
