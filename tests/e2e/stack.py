@@ -38,6 +38,8 @@ COMMAND_MODULES = [
 ]
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 STARTUP_FOLDER = Path(__file__).with_name("startup")
+#: Called by a fork server (whose folder is on its path) before it forks the api-server.
+NEWEST_EXECUTION_API = "execution_api:serve_newest_version_only"
 FORK_SERVER_LOG = "fork-server.log"
 _EXECUTOR_REPORT = re.compile(
     r"Received executor event with state \w+ for task instance TaskInstanceKey\("
@@ -304,6 +306,9 @@ class AirflowStack:
     :param fork: start the Airflow processes as forks of one that has imported Airflow (a
         :class:`ForkServer`), rather than as ``airflow`` commands of their own, which each
         import it again: for the tests, where four stacks start at once on a busy machine.
+    :param newest_execution_api: the api-server builds its execution API for the version the
+        task SDK speaks only (``tests/e2e/startup/execution_api.py``), which spares it some
+        four CPU-seconds; needs ``fork``.
     :param gc_threshold: ``gc.set_threshold`` arguments for every process of the stack
         (through ``tests/e2e/startup/sitecustomize.py``, which also skips the collection at a
         normal exit); ``None`` keeps CPython's.
@@ -324,9 +329,15 @@ class AirflowStack:
         database: Path | None = None,
         gc_threshold: tuple[int, int, int] | None = None,
         fork: bool = False,
+        newest_execution_api: bool = False,
     ) -> None:
+        if newest_execution_api and not fork:
+            raise ValueError("newest_execution_api is done by the fork server: it needs fork")
         self.home = home
         self.fork = fork
+        self.fork_modules = list(COMMAND_MODULES)
+        if newest_execution_api:
+            self.fork_modules.append(NEWEST_EXECUTION_API)
         self.server: ForkServer | None = None
         self.dag_files = list(dag_files)
         self.simulator_url = simulator_url
@@ -430,7 +441,7 @@ class AirflowStack:
             shutil.copy(self.database, self.db_file)
         if self.fork:
             self.server = ForkServer(
-                self.env, COMMAND_MODULES, self.home / "process-logs" / FORK_SERVER_LOG
+                self.env, self.fork_modules, self.home / "process-logs" / FORK_SERVER_LOG
             )
         for name in AIRFLOW_PROCESSES:
             for n in range(1, self.replicas.get(name, 1) + 1):
@@ -594,22 +605,27 @@ class AirflowStack:
         return str(run["dag_run_id"])
 
     def trigger_with_cli(self, dag_id: str, timeout: float = 120.0) -> str:
-        """``airflow dags trigger DAG_ID`` (no ``-l``) against this stack; return the run id."""
+        """``airflow dags trigger DAG_ID`` (no ``-l``) against this stack; return the run id.
+
+        On a forking stack the command is a fork of its server, as its other commands are.
+        """
         self.wait_for_dag(dag_id)
-        done = subprocess.run(
-            [self.airflow, "dags", "trigger", dag_id, "--output", "json"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if done.returncode != 0:
-            raise StackError(f"airflow dags trigger {dag_id} failed:\n{done.stderr[-3000:]}")
-        # Deprecation notices and log lines may share stdout with the answer: take the JSON.
-        for line in reversed(done.stdout.splitlines()):
-            if line.startswith("["):
+        tries = sum(1 for _ in (self.home / "process-logs").glob("dags-trigger*.log"))
+        log = self.home / "process-logs" / f"dags-trigger-{tries}.log"
+        argv = [self.airflow, "dags", "trigger", dag_id, "--output", "json"]
+        command = Process("dags-trigger", argv, self.env, log, self.server)
+        try:
+            status = command.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise StackError(f"airflow dags trigger {dag_id} took over {timeout:.0f}s") from None
+        finally:
+            command.stop()  # closes its log, and ends it if it outlived the timeout
+        output = command.output()
+        # Log lines and warnings share the output with the answer: take the JSON list.
+        for line in reversed(output.splitlines() if status in (0, None) else []):
+            with contextlib.suppress(ValueError, LookupError, TypeError):
                 return str(json.loads(line)[0]["dag_run_id"])
-        raise StackError(f"no run in the answer of airflow dags trigger:\n{done.stdout[-3000:]}")
+        raise StackError(f"airflow dags trigger {dag_id} gave no run:\n{output[-3000:]}")
 
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return dict(self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}"))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import DAGS_FOLDER
-from tests.execution_api import serve_newest_version_only
+from tests.e2e.startup.execution_api import serve_newest_version_only
 
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from airflow.dag_processing.dagbag import DagBag
 
-from tests.execution_api import serve_newest_version_only
+from tests.e2e.startup.execution_api import serve_newest_version_only
 
 serve_newest_version_only()
 dag = DagBag(dag_folder=sys.argv[1]).get_dag(sys.argv[2])

@@ -10,7 +10,8 @@ stack's commands import anyway (Airflow, with the stack's plugins, and the comma
 and opens no database connection before a fork, as LocalExecutor and the dag-processor fork
 from such a process too.
 
-Its arguments are modules to import before any fork, besides Airflow's command line. Then,
+Its arguments are modules to import before any fork, besides Airflow's command line, and
+``module:function`` to import and call (no arguments). Then,
 one line each way: a JSON request ``{"argv": [...], "log": "path"}`` on stdin, the child's pid
 on stdout. The server exits when its stdin closes.
 """
@@ -61,8 +62,11 @@ def main() -> None:
     os.dup2(2, 1)
     from airflow.__main__ import main as airflow_main
 
-    for module in sys.argv[1:]:
-        importlib.import_module(module)
+    for spec in sys.argv[1:]:
+        name, _, function = spec.partition(":")
+        module = importlib.import_module(name)
+        if function:
+            getattr(module, function)()
     # What the children inherit lives as long as they do: their collections need not scan it.
     gc.freeze()
     argv = serve(replies)

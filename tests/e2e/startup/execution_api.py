@@ -1,11 +1,14 @@
-"""``dag.test()``'s in-process execution API, built for the API version its task SDK speaks.
+"""An execution API built for the one API version the installed task SDK speaks.
 
-``dag.test()`` runs each task against an execution API that Airflow builds inside the test
-process with Cadwyn, which generates routers for every API version back to the first: some
-four to nine CPU-seconds in each xdist worker that runs a DAG, one of the suite's largest
-single costs. The task SDK installed beside it sends only the newest version, so the workers
-build that one, and the older versions Cadwyn needs to restore the routes that exist only in
-them. The Airflow stacks of the end-to-end tests serve every version, as a real api-server.
+Airflow builds its execution API with Cadwyn, which generates routers for every API version
+back to the first as the API answers its first request: some four to nine CPU-seconds in each
+process that serves it, one of the suite's largest single costs. The task SDK installed beside
+it sends only the newest version, so the suite builds that one, and the older versions Cadwyn
+needs to restore the routes that exist only in them. Where: ``dag.test()``'s in-process API in
+the xdist workers (``tests/integration/dagfiles.py``) and the api-servers of the shared
+end-to-end stacks (``AirflowStack(newest_execution_api=True)``, through the fork server, which
+finds this module on its path). The production topology's stack and ``make demo`` serve every
+version, as a deployment does.
 """
 
 from __future__ import annotations
