@@ -1,9 +1,10 @@
 """``airflow connections add --conn-type aws`` knows the type, with or without the amazon provider.
 
 Each case runs Airflow's real CLI in a child process on the suite's private Airflow home and
-database. "Without the amazon provider" hides its distribution from package metadata in the
-child (a ``sitecustomize``), which is how Airflow's provider manager and this package look
-for it; its modules stay importable, as they would be after an uninstall that left files.
+database, and reads there what Airflow's provider manager registered. "Without the amazon
+provider" hides its distribution from package metadata in the child (a ``sitecustomize``),
+which is how Airflow's provider manager and this package look for it; its modules stay
+importable, as they would be after an uninstall that left files.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,13 +42,27 @@ def _hide(module):
 _hide(importlib.metadata)
 _hide(importlib_metadata)
 """
-_REGISTERED = """
+#: ``airflow connections add ARGS`` through Airflow's command line, then, in the same process
+#: (one Airflow import rather than two), what its provider manager registered for ``aws``.
+_ADD_THEN_REPORT = """
 import json
+import sys
+
+from airflow.__main__ import main
+
+sys.argv = ["airflow", "connections", "add", *sys.argv[1:]]
+try:
+    main()
+    status = 0
+except SystemExit as exit:
+    status = exit.code
+
 from airflow.providers_manager import ProvidersManager
 
 manager = ProvidersManager()
 hook = manager.hooks["aws"]
 print(json.dumps({
+    "status": status,
     "package": hook.package_name if hook else None,
     "hook_class": hook.hook_class_name if hook else None,
     "widgets": sorted(k for k in manager.connection_form_widgets if k.startswith("extra__aws__")),
@@ -63,18 +79,24 @@ def child_env(tmp_path: Path, hide_amazon: bool) -> dict[str, str]:
     return env
 
 
-def airflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    cli = [sys.executable, "-m", "airflow", *args]
-    return subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120)
-
-
-def add_aws_connection(env: dict[str, str]) -> tuple[str, str]:
-    """Add a connection with ``--conn-type aws``; return its id and the CLI's output."""
+def add_aws_connection(env: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
+    """Add a connection with ``--conn-type aws`` in a child process; return its id, the
+    command's output and what the child's provider manager registered."""
     conn_id = f"probe_{uuid.uuid4().hex[:8]}"
     extra = json.dumps({"region_name": "eu-west-1"})
-    done = airflow(env, "connections", "add", conn_id, "--conn-type", "aws", "--conn-extra", extra)
+    args = [conn_id, "--conn-type", "aws", "--conn-extra", extra]
+    done = subprocess.run(
+        [sys.executable, "-c", _ADD_THEN_REPORT, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    return conn_id, done.stdout + done.stderr
+    *output, report = done.stdout.strip().splitlines()
+    info = json.loads(report)
+    assert info["status"] in (0, None), f"{info['status']}\n{done.stderr[-3000:]}"
+    return conn_id, "\n".join(output) + done.stderr, info
 
 
 def stored_type(conn_id: str) -> str | None:
@@ -86,24 +108,15 @@ def stored_type(conn_id: str) -> str | None:
         return session.scalar(select(Connection.conn_type).where(Connection.conn_id == conn_id))
 
 
-def registered(env: dict[str, str]) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, "-c", _REGISTERED], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def test_without_the_amazon_provider_this_package_registers_aws(tmp_path: Path) -> None:
     env = child_env(tmp_path, hide_amazon=True)
-    conn_id, output = add_aws_connection(env)
+    conn_id, output, info = add_aws_connection(env)
     assert "The type provided to --conn-type is invalid" not in output
     assert stored_type(conn_id) == "aws"
-    info = registered(env)
-    assert AMAZON not in info["providers"]  # type: ignore[operator]
+    assert AMAZON not in info["providers"]
     assert info["package"] == "sagemaker-async"
     assert info["hook_class"] == "sagemaker_async.connection_hook.AwsConnectionHook"
-    assert "extra__aws__region_name" in info["widgets"]  # type: ignore[operator]
+    assert "extra__aws__region_name" in info["widgets"]
 
 
 def test_with_the_amazon_provider_its_aws_type_is_kept(tmp_path: Path) -> None:
@@ -113,11 +126,10 @@ def test_with_the_amazon_provider_its_aws_type_is_kept(tmp_path: Path) -> None:
         "airflow.providers.amazon", reason="needs apache-airflow-providers-amazon installed"
     )
     env = child_env(tmp_path, hide_amazon=False)
-    conn_id, output = add_aws_connection(env)
+    conn_id, output, info = add_aws_connection(env)
     assert "The type provided to --conn-type is invalid" not in output
     assert "has been already registered" not in output
     assert stored_type(conn_id) == "aws"
-    info = registered(env)
     assert info["package"] == AMAZON
     # None of this package's form fields are mixed into the amazon provider's form.
     assert info["widgets"] == []
