@@ -79,7 +79,7 @@ def stack(
         database=migrated_database,
         gc_threshold=GC_THRESHOLD,
         fork=True,
-        newest_execution_api=True,
+        trim_execution_api=True,
     )
     _STACKS.append(airflow)
     try:

@@ -38,8 +38,8 @@ COMMAND_MODULES = [
 ]
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 STARTUP_FOLDER = Path(__file__).with_name("startup")
-#: Called by a fork server (whose folder is on its path) before it forks the api-server.
-NEWEST_EXECUTION_API = "execution_api:serve_newest_version_only"
+#: Called by a fork server (whose folder is on its path) before its first fork.
+TRIM_EXECUTION_API = "execution_api:trim_execution_api_versions"
 FORK_SERVER_LOG = "fork-server.log"
 _EXECUTOR_REPORT = re.compile(
     r"Received executor event with state \w+ for task instance TaskInstanceKey\("
@@ -306,9 +306,9 @@ class AirflowStack:
     :param fork: start the Airflow processes as forks of one that has imported Airflow (a
         :class:`ForkServer`), rather than as ``airflow`` commands of their own, which each
         import it again: for the tests, where four stacks start at once on a busy machine.
-    :param newest_execution_api: the api-server builds its execution API for the version the
-        task SDK speaks only (``tests/e2e/startup/execution_api.py``), which spares it some
-        four CPU-seconds; needs ``fork``.
+    :param trim_execution_api: the stack's processes build the execution API for the versions
+        the task SDK needs only (``tests/e2e/startup/execution_api.py``), which spares the
+        api-server most of four to nine CPU-seconds; needs ``fork``.
     :param gc_threshold: ``gc.set_threshold`` arguments for every process of the stack
         (through ``tests/e2e/startup/sitecustomize.py``, which also skips the collection at a
         normal exit); ``None`` keeps CPython's.
@@ -329,15 +329,15 @@ class AirflowStack:
         database: Path | None = None,
         gc_threshold: tuple[int, int, int] | None = None,
         fork: bool = False,
-        newest_execution_api: bool = False,
+        trim_execution_api: bool = False,
     ) -> None:
-        if newest_execution_api and not fork:
-            raise ValueError("newest_execution_api is done by the fork server: it needs fork")
+        if trim_execution_api and not fork:
+            raise ValueError("trim_execution_api is done by the fork server: it needs fork")
         self.home = home
         self.fork = fork
-        self.fork_modules = list(COMMAND_MODULES)
-        if newest_execution_api:
-            self.fork_modules.append(NEWEST_EXECUTION_API)
+        self._fork_modules = list(COMMAND_MODULES)
+        if trim_execution_api:
+            self._fork_modules.append(TRIM_EXECUTION_API)
         self.server: ForkServer | None = None
         self.dag_files = list(dag_files)
         self.simulator_url = simulator_url
@@ -441,7 +441,7 @@ class AirflowStack:
             shutil.copy(self.database, self.db_file)
         if self.fork:
             self.server = ForkServer(
-                self.env, self.fork_modules, self.home / "process-logs" / FORK_SERVER_LOG
+                self.env, self._fork_modules, self.home / "process-logs" / FORK_SERVER_LOG
             )
         for name in AIRFLOW_PROCESSES:
             for n in range(1, self.replicas.get(name, 1) + 1):
@@ -621,10 +621,13 @@ class AirflowStack:
         finally:
             command.stop()  # closes its log, and ends it if it outlived the timeout
         output = command.output()
+        if status not in (0, None):  # None: a fork, whose status nobody hears of
+            raise StackError(f"airflow dags trigger {dag_id} exited {status}:\n{output[-3000:]}")
         # Log lines and warnings share the output with the answer: take the JSON list.
-        for line in reversed(output.splitlines() if status in (0, None) else []):
-            with contextlib.suppress(ValueError, LookupError, TypeError):
-                return str(json.loads(line)[0]["dag_run_id"])
+        for line in reversed(output.splitlines()):
+            if line.startswith("["):
+                with contextlib.suppress(ValueError, LookupError, TypeError):
+                    return str(json.loads(line)[0]["dag_run_id"])
         raise StackError(f"airflow dags trigger {dag_id} gave no run:\n{output[-3000:]}")
 
     def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:

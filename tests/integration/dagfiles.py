@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import DAGS_FOLDER
-from tests.e2e.startup.execution_api import serve_newest_version_only
+from tests.e2e.startup.execution_api import trim_execution_api_versions
 
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 
@@ -46,7 +46,7 @@ def load_dag(path: Path, dag_id: str) -> Any:
     """The DAG, for ``dag.test()``: whose execution API serves the task SDK's version only."""
     from airflow.dag_processing.dagbag import DagBag
 
-    serve_newest_version_only()
+    trim_execution_api_versions()
 
     bag = DagBag(dag_folder=str(path))
     assert not bag.import_errors, bag.import_errors

@@ -54,8 +54,8 @@ sys.argv = ["airflow", "connections", "add", *sys.argv[1:]]
 try:
     main()
     status = 0
-except SystemExit as exit:
-    status = exit.code
+except SystemExit as error:
+    status = error.code
 
 from airflow.providers_manager import ProvidersManager
 
@@ -80,8 +80,11 @@ def child_env(tmp_path: Path, hide_amazon: bool) -> dict[str, str]:
 
 
 def add_aws_connection(env: dict[str, str]) -> tuple[str, str, dict[str, Any]]:
-    """Add a connection with ``--conn-type aws`` in a child process; return its id, the
-    command's output and what the child's provider manager registered."""
+    """Add a connection with ``--conn-type aws`` in a child process.
+
+    Returns its id, the command's output and what the child's provider manager registered
+    (the one the command used: registrations come from the providers' entry points).
+    """
     conn_id = f"probe_{uuid.uuid4().hex[:8]}"
     extra = json.dumps({"region_name": "eu-west-1"})
     args = [conn_id, "--conn-type", "aws", "--conn-extra", extra]

@@ -20,6 +20,7 @@ from sagemaker_async.testing import SimulatorClient, training_request
 from tests.integration.dagfiles import write_training_dag
 from tests.integration.s3data import put_inputs
 
+ROOT = Path(__file__).resolve().parents[2]  # the child imports tests.e2e.startup
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("airflow_db")]
 
 _RUN_DAG = """
@@ -29,9 +30,9 @@ from pathlib import Path
 
 from airflow.dag_processing.dagbag import DagBag
 
-from tests.e2e.startup.execution_api import serve_newest_version_only
+from tests.e2e.startup.execution_api import trim_execution_api_versions
 
-serve_newest_version_only()
+trim_execution_api_versions()
 dag = DagBag(dag_folder=sys.argv[1]).get_dag(sys.argv[2])
 Path(sys.argv[3]).write_text(str(dag.test(logical_date=datetime.now(timezone.utc)).state))
 """
@@ -51,6 +52,7 @@ def run_with_openlineage(path: Path, dag_id: str, events: Path) -> str:
     state_file = events.with_name("state.txt")
     transport = {"type": "file", "log_file_path": str(events), "append": True}
     env = {**os.environ, "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     done = subprocess.run(
         [sys.executable, "-c", _RUN_DAG, str(path), dag_id, str(state_file)],
         env=env,
