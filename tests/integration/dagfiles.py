@@ -43,7 +43,8 @@ def copy_example_dags() -> list[Path]:
 
 
 def load_dag(path: Path, dag_id: str) -> Any:
-    """The DAG, for ``dag.test()``: whose execution API serves the task SDK's version only."""
+    """The DAG, for ``dag.test()``, whose in-process execution API is trimmed to the versions
+    the task SDK needs (``tests/e2e/startup/execution_api.py``)."""
     from airflow.dag_processing.dagbag import DagBag
 
     trim_execution_api_versions()
