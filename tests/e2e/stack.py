@@ -610,16 +610,13 @@ class AirflowStack:
         On a forking stack the command is a fork of its server, as its other commands are.
         """
         self.wait_for_dag(dag_id)
-        tries = sum(1 for _ in (self.home / "process-logs").glob("dags-trigger*.log"))
-        log = self.home / "process-logs" / f"dags-trigger-{tries}.log"
-        argv = [self.airflow, "dags", "trigger", dag_id, "--output", "json"]
-        command = Process("dags-trigger", argv, self.env, log, self.server)
+        command = self.start_process("dags", "trigger", dag_id, "--output", "json")
         try:
             status = command.wait(timeout)
         except subprocess.TimeoutExpired:
             raise StackError(f"airflow dags trigger {dag_id} took over {timeout:.0f}s") from None
         finally:
-            command.stop()  # closes its log, and ends it if it outlived the timeout
+            self.stop_process("dags")  # closes its log, and ends it if it outlived the timeout
         output = command.output()
         if status not in (0, None):  # None: a fork, whose status nobody hears of
             raise StackError(f"airflow dags trigger {dag_id} exited {status}:\n{output[-3000:]}")
